@@ -1,0 +1,352 @@
+"""The local stack: Kafka, PostgreSQL and Lintas's services as processes on this machine.
+
+``up`` is idempotent (a running component is found and left alone), survives a reboot's
+leftovers (stale pids are checked against the process's command line, a taken port is
+replaced by a free one and recorded), and reports what it did. ``down`` stops components
+with SIGTERM, then SIGKILL after a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from lintas.exceptions import ComponentFailed, DataDirCorrupt, StackError
+from lintas.settings import KAFKA_VERSION, Settings
+
+from . import kafka as kafka_rt
+from . import postgres as pg_rt
+from ._process import choose_port, port_open, process_alive, spawn, terminate, wait_exit
+from .services import SERVICES, ServiceSpec
+from .state import ComponentState, StackState
+
+Progress = Callable[[str], None]
+
+# Stop order: services first (they hold clients), then the broker, then the database.
+_STOP_ORDER_TAIL = ("kafka", "postgres")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentStatus:
+    name: str
+    running: bool
+    healthy: bool
+    address: str | None
+    pid: int | None
+    log: str | None
+    detail: str = ""
+
+
+def _secret(path: Path) -> str:
+    """Read a generated secret, creating it (owner-only) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    value = kafka_rt.new_secret()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+class LocalStack:
+    """The processes of one data directory."""
+
+    def __init__(self, settings: Settings, *, progress: Progress | None = None) -> None:
+        self.settings = settings
+        self.local = settings.local
+        self.data_dir = settings.data_dir.expanduser().resolve()
+        self.secrets = self.data_dir / "secrets"
+        self.progress: Progress = progress or (lambda msg: None)
+        self.kafka_node = kafka_rt.KafkaNode(
+            self.data_dir, fast_test_profile=self.local.fast_test_profile
+        )
+
+    # -- state ---------------------------------------------------------------------------
+
+    def load_state(self) -> StackState:
+        return StackState.load(self.data_dir) or StackState(data_dir=str(self.data_dir))
+
+    def _taken_ports(self, state: StackState, *, besides: str) -> set[int]:
+        taken: set[int] = set()
+        for name, comp in state.components.items():
+            if name != besides:
+                taken.update(comp.ports.values())
+                if comp.port:
+                    taken.add(comp.port)
+        return taken
+
+    def _port(self, state: StackState, comp: str, key: str, preferred: int) -> int:
+        previous = state.components.get(comp)
+        last = previous.ports.get(key) if previous else None
+        return choose_port(last or preferred, self._taken_ports(state, besides=comp))
+
+    # -- up ------------------------------------------------------------------------------
+
+    def up(self) -> StackState:
+        """Start whatever is not running; returns the state with every address."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        state = self.load_state()
+        state.data_dir = str(self.data_dir)
+        self._up_postgres(state)
+        state.save()
+        self._up_kafka(state)
+        state.save()
+        from lintas.migrate import migrate
+
+        applied = asyncio.run(migrate(self.admin_dsn(state)))
+        if applied:
+            self.progress(f"database: applied migrations {', '.join(str(m.version) for m in applied)}")
+        for spec in SERVICES:
+            self._up_service(state, spec)
+            state.save()
+        return state
+
+    def _running(self, state: StackState, name: str) -> bool:
+        comp = state.components.get(name)
+        return bool(comp and process_alive(comp.pid, comp.marker))
+
+    def _wait_ready(
+        self, name: str, pid: int, check: Callable[[], bool], detail: Callable[[], str]
+    ) -> float:
+        start = time.monotonic()
+        deadline = start + self.local.start_timeout_s
+        while time.monotonic() < deadline:
+            if not process_alive(pid):
+                wait_exit(pid, 1)
+                raise ComponentFailed(name, "the process exited during start-up:\n" + detail())
+            if check():
+                return time.monotonic() - start
+            time.sleep(0.25)
+        raise ComponentFailed(
+            name, f"not ready after {self.local.start_timeout_s:.0f} s:\n" + detail()
+        )
+
+    def _up_kafka(self, state: StackState) -> None:
+        node = self.kafka_node
+        if self._running(state, "kafka"):
+            self.progress(f"kafka: already running on {state.components['kafka'].port}")
+            return
+        java = kafka_rt.check_java()
+        if not (kafka_rt.jar_dir(self.settings.cache_dir) / ".complete").exists():
+            self.progress(f"kafka: fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central (once) ...")
+        libs = kafka_rt.ensure_jars(self.settings.cache_dir)
+        port = self._port(state, "kafka", "client", self.local.kafka_port)
+        cport = self._port(state, "kafka", "controller", self.local.kafka_controller_port)
+        if cport == port:
+            cport = choose_port(0, {port})
+        password = _secret(self.secrets / "kafka-platform.password")
+        node.render(
+            port=port,
+            controller_port=cport,
+            controller_password=_secret(self.secrets / "kafka-controller.password"),
+            platform_password=password,
+        )
+        node.format(java, libs, platform_password=password)
+        node.logs.mkdir(parents=True, exist_ok=True)
+        pid = spawn(node.argv(java, libs, self.local.kafka_heap), log_path=node.logs / "stdout.log")
+        comp = ComponentState(
+            name="kafka", pid=pid, port=port, ports={"client": port, "controller": cport},
+            marker=str(node.config), log=str(node.logs / "server.log"),
+        )  # fmt: skip
+        state.components["kafka"] = comp
+        state.kafka_user = kafka_rt.PLATFORM_USER
+        state.kafka_password_file = str(self.secrets / "kafka-platform.password")
+        state.save()
+        bootstrap = f"127.0.0.1:{port}"
+
+        def ready() -> bool:
+            return port_open(port) and asyncio.run(
+                kafka_rt.kafka_ready(bootstrap, kafka_rt.PLATFORM_USER, password, 5)
+            )
+
+        def detail() -> str:
+            text = node.failure_detail()
+            if "CorruptRecordException" in text or "InconsistentClusterIdException" in text:
+                raise DataDirCorrupt(str(node.log_dirs), "Kafka reports corrupt or foreign data")
+            return text
+
+        comp.started_s = round(self._wait_ready("kafka", pid, ready, detail), 2)
+        self.progress(f"kafka: ready on {bootstrap} in {comp.started_s:.1f} s (Kafka {KAFKA_VERSION}, KRaft, SASL/SCRAM-SHA-512)")
+
+    def _up_postgres(self, state: StackState) -> None:
+        if self._running(state, "postgres"):
+            self.progress(f"postgres: already running on {state.components['postgres'].port}")
+            return
+        bindir = pg_rt.ensure_binaries()
+        node = pg_rt.PostgresNode(self.data_dir)
+        password = _secret(self.secrets / "postgres.password")
+        node.init(bindir, password)
+        port = self._port(state, "postgres", "client", self.local.pg_port)
+        node.configure(port)
+        node.clear_stale_lock()
+        node.log.parent.mkdir(parents=True, exist_ok=True)
+        pid = spawn(node.argv(bindir), log_path=node.log, user=node.user, cwd=node.root)
+        comp = ComponentState(
+            name="postgres", pid=pid, port=port, ports={"client": port},
+            marker=str(node.pgdata), log=str(node.log),
+        )  # fmt: skip
+        state.components["postgres"] = comp
+        state.pg_user = pg_rt.PG_USER
+        state.pg_passfile = str(self.secrets / "postgres.password")
+        state.pg_dir = str(node.root)
+        state.save()
+        admin = self._dsn(port, password, "postgres")
+
+        def ready() -> bool:
+            return port_open(port) and asyncio.run(pg_rt.postgres_ready(admin, 3))
+
+        comp.started_s = round(self._wait_ready("postgres", pid, ready, node.failure_detail), 2)
+        asyncio.run(pg_rt.ensure_database(admin))
+        self.progress(f"postgres: ready on 127.0.0.1:{port} in {comp.started_s:.1f} s")
+
+    def _up_service(self, state: StackState, spec: ServiceSpec) -> None:
+        if self._running(state, spec.name):
+            self.progress(f"{spec.name}: already running")
+            return
+        import urllib.request
+
+        preferred = getattr(self.local, spec.port_setting) if spec.port_setting else 0
+        port = self._port(state, spec.name, "http", preferred) if spec.port_setting else None
+        # --data-dir in the command line doubles as the marker that proves a pid is ours.
+        argv = [sys.executable, "-m", "lintas.cli", "--data-dir", str(self.data_dir)]
+        argv += [a.replace("{port}", str(port)) for a in spec.command]
+        log = self.data_dir / "logs" / f"{spec.name}.log"
+        env = {**os.environ, "LINTAS_DATA_DIR": str(self.data_dir)}
+        pid = spawn(argv, log_path=log, env=env)
+        comp = ComponentState(
+            name=spec.name, pid=pid, port=port, ports={"http": port} if port else {},
+            marker=str(self.data_dir), log=str(log),
+        )  # fmt: skip
+        state.components[spec.name] = comp
+        state.save()
+
+        def ready() -> bool:
+            if port is None:
+                return True
+            try:
+                with urllib.request.urlopen(  # noqa: S310 - loopback URL built by us
+                    f"http://127.0.0.1:{port}{spec.health_path}", timeout=2
+                ) as resp:
+                    return bool(resp.status == 200)
+            except OSError:
+                return False
+
+        from ._process import tail
+
+        comp.started_s = round(self._wait_ready(spec.name, pid, ready, lambda: tail(log)), 2)
+        where = f" on http://127.0.0.1:{port}" if port else ""
+        self.progress(f"{spec.name}: ready{where} in {comp.started_s:.1f} s")
+
+    # -- addresses -----------------------------------------------------------------------
+
+    @staticmethod
+    def _dsn(port: int, password: str, database: str = "lintas") -> str:
+        return f"postgresql://{pg_rt.PG_USER}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
+
+    def admin_dsn(self, state: StackState) -> str:
+        comp = state.components.get("postgres")
+        if comp is None or comp.port is None:
+            raise StackError("PostgreSQL is not part of this stack.", hint="Run `lintas up`.")
+        return self._dsn(comp.port, _secret(self.secrets / "postgres.password"))
+
+    # -- down ----------------------------------------------------------------------------
+
+    def down(self, *, purge: bool = False, only: str | None = None) -> list[str]:
+        """Stop components (all, or ``only``); with ``purge`` delete the data as well."""
+        state = StackState.load(self.data_dir)
+        stopped: list[str] = []
+        if state is not None:
+            names = [n for n in state.components if n not in _STOP_ORDER_TAIL]
+            names += [n for n in _STOP_ORDER_TAIL if n in state.components]
+            for name in names:
+                if only is not None and name != only:
+                    continue
+                comp = state.components[name]
+                if comp.pid and process_alive(comp.pid, comp.marker):
+                    self.progress(f"{name}: stopping (pid {comp.pid}) ...")
+                    if name == "postgres":
+                        # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for clients.
+                        os.kill(comp.pid, signal.SIGINT)
+                    killed = terminate(
+                        comp.pid, timeout=self.local.stop_timeout_s, marker=comp.marker
+                    )
+                    self.progress(f"{name}: {'killed after timeout' if killed else 'stopped'}")
+                    stopped.append(name)
+                comp.pid = None
+            state.save()
+        if purge and only is None:
+            pg_dir = state.pg_dir if state else None
+            if pg_dir and Path(pg_dir) != self.data_dir / "postgres":
+                shutil.rmtree(pg_dir, ignore_errors=True)
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.progress(f"deleted {self.data_dir}")
+        return stopped
+
+    # -- status --------------------------------------------------------------------------
+
+    def status(self) -> tuple[list[ComponentStatus], dict[str, Any]]:
+        """Each component's health, and the addresses as ``lintas status --json`` prints them."""
+        state = StackState.load(self.data_dir)
+        if state is None:
+            return [], {"data_dir": str(self.data_dir), "running": False}
+        rows: list[ComponentStatus] = []
+        for name, comp in state.components.items():
+            running = process_alive(comp.pid, comp.marker)
+            healthy = running and bool(comp.port is None or port_open(comp.port))
+            detail = ""
+            if running and healthy and name == "kafka" and comp.port and state.kafka_password_file:
+                password = Path(state.kafka_password_file).read_text().strip()
+                healthy = asyncio.run(
+                    kafka_rt.kafka_ready(f"127.0.0.1:{comp.port}", state.kafka_user or "", password, 5)
+                )
+                detail = "" if healthy else "broker does not answer metadata requests"
+            address = f"127.0.0.1:{comp.port}" if comp.port else None
+            rows.append(
+                ComponentStatus(
+                    name=name, running=running, healthy=healthy, address=address,
+                    pid=comp.pid if running else None, log=comp.log, detail=detail,
+                )  # fmt: skip
+            )
+        doc: dict[str, Any] = {"data_dir": str(self.data_dir)}
+        kafka = state.components.get("kafka")
+        pg = state.components.get("postgres")
+        doc["kafka_bootstrap"] = f"127.0.0.1:{kafka.port}" if kafka and kafka.port else None
+        doc["kafka_security"] = {
+            "security_protocol": "SASL_PLAINTEXT",
+            "mechanism": "SCRAM-SHA-512",
+            "username": state.kafka_user,
+            "password_file": state.kafka_password_file,
+        }
+        doc["kafka_version"] = KAFKA_VERSION
+        if pg and pg.port and state.pg_passfile:
+            doc["pg_dsn"] = self._dsn(pg.port, Path(state.pg_passfile).read_text().strip())
+        else:
+            doc["pg_dsn"] = None
+        for key, name in (("registry_url", "registry"), ("gateway_url", "gateway"), ("portal_url", "portal")):
+            comp = state.components.get(name)
+            doc[key] = f"http://127.0.0.1:{comp.port}" if comp and comp.port else None
+        doc["components"] = {
+            r.name: {"running": r.running, "healthy": r.healthy, "address": r.address, "pid": r.pid}
+            for r in rows
+        }
+        doc["running"] = all(r.running and r.healthy for r in rows) and bool(rows)
+        return rows, doc
+
+    def log_path(self, component: str) -> Path:
+        state = StackState.load(self.data_dir)
+        comp = state.components.get(component) if state else None
+        if comp is None or comp.log is None:
+            known = ", ".join(state.components) if state else "none (run `lintas up`)"
+            raise StackError(f"No component named {component!r}.", hint=f"Known: {known}.")
+        return Path(comp.log)

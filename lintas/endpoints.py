@@ -1,0 +1,105 @@
+"""Where the running parts are: configured addresses first, then the local stack's state.
+
+Every entry point resolves :class:`Endpoints` once from the settings; with no address
+configured, the local stack started by ``lintas up`` is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from lintas.exceptions import ConfigurationError, StackError
+from lintas.kafka import KafkaConnection
+from lintas.settings import Settings
+
+__all__ = ["Endpoints", "resolve_endpoints"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoints:
+    kafka: KafkaConnection
+    kafka_password_file: str | None
+    pg_dsn: str
+    registry_url: str | None = None
+    gateway_url: str | None = None
+    portal_url: str | None = None
+
+
+def _read_secret(path: Path, field: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(field, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def resolve_endpoints(settings: Settings) -> Endpoints:
+    """Addresses and credentials of Kafka, PostgreSQL and the Lintas services.
+
+    Raises:
+        StackError: nothing is configured and no local stack has been started.
+        ConfigurationError: a configured credential cannot be read.
+    """
+    from lintas.deploy.local.state import StackState
+
+    state = StackState.load(settings.data_dir)
+    comps = state.components if state else {}
+
+    def url(name: str) -> str | None:
+        comp = comps.get(name)
+        return f"http://127.0.0.1:{comp.port}" if comp and comp.port else None
+
+    bootstrap = settings.kafka_bootstrap
+    if bootstrap is None:
+        kafka = comps.get("kafka")
+        if kafka is None or kafka.port is None:
+            raise StackError(
+                "No Kafka address is configured and no local stack is running.",
+                hint="Run `lintas up`, or set LINTAS_KAFKA_BOOTSTRAP (and LINTAS_PG_DSN).",
+            )
+        bootstrap = f"127.0.0.1:{kafka.port}"
+
+    k = settings.kafka
+    username = k.username or (state.kafka_user if state else None)
+    password_file = str(k.password_file) if k.password_file else None
+    if k.password is not None:
+        password = k.password.get_secret_value()
+    else:
+        password_file = password_file or (state.kafka_password_file if state else None)
+        if password_file is None or username is None:
+            raise ConfigurationError(
+                "LINTAS_KAFKA__USERNAME",
+                "a SASL username and password (or LINTAS_KAFKA__PASSWORD_FILE) are required",
+            )
+        password = _read_secret(Path(password_file), "LINTAS_KAFKA__PASSWORD_FILE")
+    if username is None:
+        raise ConfigurationError("LINTAS_KAFKA__USERNAME", "a SASL username is required")
+
+    pg_dsn = settings.pg_dsn
+    if pg_dsn is None:
+        pg = comps.get("postgres")
+        if pg is None or pg.port is None or state is None or state.pg_passfile is None:
+            raise StackError(
+                "No PostgreSQL address is configured and no local stack is running.",
+                hint="Run `lintas up`, or set LINTAS_PG_DSN.",
+            )
+        pg_password = quote(_read_secret(Path(state.pg_passfile), "LINTAS_PG_DSN"), safe="")
+        pg_dsn = f"postgresql://{state.pg_user}:{pg_password}@127.0.0.1:{pg.port}/lintas"
+
+    return Endpoints(
+        kafka=KafkaConnection(
+            bootstrap=bootstrap,
+            username=username,
+            password=password,
+            security_protocol=k.security_protocol.value,
+            sasl_mechanism=k.sasl_mechanism.value,
+            ssl_cafile=str(k.ssl_cafile) if k.ssl_cafile else None,
+            client_id=k.client_id,
+        ),
+        kafka_password_file=password_file,
+        pg_dsn=pg_dsn,
+        registry_url=url("registry"),
+        gateway_url=url("gateway"),
+        portal_url=url("portal"),
+    )

@@ -1,0 +1,1 @@
+"""Numbered SQL migrations of Lintas's own tables (``NNNN_name.sql``), applied in order."""
