@@ -1,7 +1,7 @@
 """Apply Lintas's numbered migrations: idempotent, each in its own transaction.
 
 A migration is a file ``lintas/migrations/NNNN_name.sql``. Applied versions are recorded in
-``lintas_migrations``; an advisory lock serialises concurrent runs (two services starting
+``lintas.migrations``; an advisory lock serialises concurrent runs (two services starting
 at once), so each migration runs exactly once.
 """
 
@@ -41,8 +41,10 @@ def available_migrations() -> list[Migration]:
     return found
 
 
+# Schema-qualified: an unqualified name would follow search_path ("$user" is lintas).
 _BOOKKEEPING = """
-CREATE TABLE IF NOT EXISTS lintas_migrations (
+CREATE SCHEMA IF NOT EXISTS lintas;
+CREATE TABLE IF NOT EXISTS lintas.migrations (
     version integer PRIMARY KEY,
     name text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
@@ -54,7 +56,7 @@ async def applied_versions(dsn: str) -> set[int]:
     conn = await connect(dsn, application_name="lintas-migrate")
     try:
         await conn.execute(_BOOKKEEPING)
-        rows = await conn.fetch("SELECT version FROM lintas_migrations")
+        rows = await conn.fetch("SELECT version FROM lintas.migrations")
         return {r["version"] for r in rows}
     finally:
         await conn.close()
@@ -68,14 +70,14 @@ async def migrate(dsn: str) -> list[Migration]:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
         try:
             await conn.execute(_BOOKKEEPING)
-            done = {r["version"] for r in await conn.fetch("SELECT version FROM lintas_migrations")}
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM lintas.migrations")}
             for migration in available_migrations():
                 if migration.version in done:
                     continue
                 async with conn.transaction():
                     await conn.execute(migration.sql)
                     await conn.execute(
-                        "INSERT INTO lintas_migrations (version, name) VALUES ($1, $2)",
+                        "INSERT INTO lintas.migrations (version, name) VALUES ($1, $2)",
                         migration.version,
                         migration.name,
                     )

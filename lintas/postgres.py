@@ -16,13 +16,15 @@ def _session_settings(application_name: str) -> dict[str, str]:
 
 async def connect(dsn: str, *, application_name: str = "lintas", **kwargs: Any) -> Any:
     """One asyncpg connection to ``dsn`` with the platform's session settings."""
-    return await asyncpg.connect(
-        dsn, server_settings=_session_settings(application_name), **kwargs
-    )
+    return await asyncpg.connect(dsn, server_settings=_session_settings(application_name), **kwargs)
 
 
 async def create_pool(
-    dsn: str, *, application_name: str = "lintas", min_size: int = 1, max_size: int = 10,
+    dsn: str,
+    *,
+    application_name: str = "lintas",
+    min_size: int = 1,
+    max_size: int = 10,
     **kwargs: Any,
 ) -> Any:
     """An asyncpg pool to ``dsn`` with the platform's session settings."""

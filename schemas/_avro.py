@@ -43,15 +43,15 @@ def resolve(
         named: full name -> definition of the named types seen so far.
 
     Returns:
-        The schema, and the namespace in force inside it.
+        The schema, and the namespace it was defined in (a named type's own name resolves
+        against it), so callers can keep walking with the right namespace.
     """
-    if isinstance(schema, dict) and schema.get("type") in NAMED:
-        return schema, namespace_of(schema, namespace)
     if isinstance(schema, str) and schema not in PRIMITIVES:
         for candidate in (full_name(schema, namespace), schema):
             if candidate in named:
-                definition = named[candidate]
-                return definition, namespace_of(definition, None)
+                # The definition may have inherited its namespace, so take it from the key.
+                defined_in = candidate.rsplit(".", 1)[0] if "." in candidate else None
+                return named[candidate], defined_in
         raise KeyError(schema)
     return schema, namespace
 

@@ -174,3 +174,24 @@ class UnknownSchemaId(DeserializationError):
             partition=partition,
             offset=offset,
         )
+
+
+class InvalidSchema(SchemaError):
+    """A schema handed to the compatibility checker is not valid Avro.
+
+    The API layer maps it to Confluent's error 42201 ("Invalid schema").
+
+    Attributes:
+        reason: what is wrong, in the words of the parser that rejected it.
+        schema_label: which schema it is ("new schema", "version 3", ...), if known.
+    """
+
+    def __init__(self, reason: str, *, schema_label: str | None = None) -> None:
+        where = schema_label or "the schema"
+        super().__init__(
+            f"{where[:1].upper()}{where[1:]} is not a valid Avro schema: {reason}.",
+            hint="Check it against the Avro specification "
+            "(https://avro.apache.org/docs/current/specification/).",
+        )
+        self.reason = reason
+        self.schema_label = schema_label

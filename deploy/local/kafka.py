@@ -11,6 +11,7 @@ principal is a super-user, and topics are never auto-created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import shutil
@@ -30,9 +31,7 @@ MIN_JAVA = 17
 
 
 def _run(argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - fixed argv
-        argv, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def check_java() -> str:
@@ -75,14 +74,23 @@ def ensure_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
     pom_path.write_text(pom)
     out_dir = staging / "libs"
     argv = [
-        mvn, "-q", "-B", "-f", str(pom_path), f"-Dkafka.version={version}",
-        "dependency:copy-dependencies", f"-DoutputDirectory={out_dir}", "-DincludeScope=runtime",
-    ]  # fmt: skip
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(pom_path),
+        f"-Dkafka.version={version}",
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={out_dir}",
+        "-DincludeScope=runtime",
+    ]
     try:
         result = _run(argv, timeout=900)
     except subprocess.TimeoutExpired as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise ComponentFailed("kafka", "Maven did not finish fetching the jars in 15 minutes") from exc
+        raise ComponentFailed(
+            "kafka", "Maven did not finish fetching the jars in 15 minutes"
+        ) from exc
     if result.returncode != 0 or not any(out_dir.glob("kafka_2.13-*.jar")):
         shutil.rmtree(staging, ignore_errors=True)
         detail = (result.stdout + result.stderr).strip().splitlines()[-3:]
@@ -179,23 +187,44 @@ class KafkaNode:
         cluster_id = _run([java, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"], timeout=60)
         uuid = cluster_id.stdout.strip().splitlines()[-1] if cluster_id.stdout.strip() else ""
         if cluster_id.returncode != 0 or not uuid:
-            raise ComponentFailed("kafka", f"could not make a cluster id: {cluster_id.stderr[-300:]}")
+            raise ComponentFailed(
+                "kafka", f"could not make a cluster id: {cluster_id.stderr[-300:]}"
+            )
         scram = f"SCRAM-SHA-512=[name={PLATFORM_USER},password={platform_password}]"
         result = _run(
-            [java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", uuid,
-             "-c", str(self.config), "--add-scram", scram],
+            [
+                java,
+                "-cp",
+                cp,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                uuid,
+                "-c",
+                str(self.config),
+                "--add-scram",
+                scram,
+            ],
             timeout=120,
-        )  # fmt: skip
+        )
         if result.returncode != 0:
             raise ComponentFailed("kafka", f"formatting storage failed: {result.stdout[-500:]}")
 
     def argv(self, java: str, libs: Path, heap: str) -> list[str]:
         return [
-            java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.logs}",
+            java,
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.logs}",
             f"-Dlog4j2.configurationFile={self.log4j}",
-            "-cp", f"{libs}/*", "kafka.Kafka", str(self.config),
-        ]  # fmt: skip
+            "-cp",
+            f"{libs}/*",
+            "kafka.Kafka",
+            str(self.config),
+        ]
 
     def failure_detail(self) -> str:
         return tail(self.logs / "server.log", 15) or tail(self.logs / "stdout.log", 15)
@@ -225,7 +254,5 @@ async def kafka_ready(bootstrap: str, username: str, password: str, timeout: flo
     except Exception:  # any failure means "not ready yet"; the caller retries or reports
         return False
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(admin.close(), 5)
-        except Exception:  # noqa: S110 - closing a half-open client may fail; nothing to do
-            pass

@@ -66,7 +66,7 @@ def ensure_binaries(*, progress: bool = True) -> Path:
             print("PostgreSQL server binaries are missing: installing Debian's postgresql ...")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
-            result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+            result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
             if result.returncode != 0:
                 raise PrerequisiteMissing(
                     "PostgreSQL server binaries",
@@ -91,7 +91,8 @@ def run_as_user() -> str | None:
             return name
     raise PrerequisiteMissing(
         "an unprivileged user to run PostgreSQL as",
-        hint="PostgreSQL refuses to run as root: create the `postgres` user or run as another user.",
+        hint="PostgreSQL refuses to run as root: create the `postgres` user, "
+        "or run as another user.",
     )
 
 
@@ -138,14 +139,27 @@ class PostgresNode:
         pwfile.chmod(0o600)
         self._chown(pwfile)
         try:
-            result = subprocess.run(  # noqa: S603
+            result = subprocess.run(
                 [
-                    str(bindir / "initdb"), "-D", str(self.pgdata), "-U", PG_USER,
-                    f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=peer",
-                    "-E", "UTF8", "--no-locale", "--no-instructions",
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    PG_USER,
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-instructions",
                 ],
-                capture_output=True, text=True, user=self.user, check=False, cwd=self.root,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                user=self.user,
+                check=False,
+                cwd=self.root,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:

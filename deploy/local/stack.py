@@ -106,7 +106,9 @@ class LocalStack:
 
         applied = asyncio.run(migrate(self.admin_dsn(state)))
         if applied:
-            self.progress(f"database: applied migrations {', '.join(str(m.version) for m in applied)}")
+            self.progress(
+                f"database: applied migrations {', '.join(str(m.version) for m in applied)}"
+            )
         for spec in SERVICES:
             self._up_service(state, spec)
             state.save()
@@ -139,7 +141,9 @@ class LocalStack:
             return
         java = kafka_rt.check_java()
         if not (kafka_rt.jar_dir(self.settings.cache_dir) / ".complete").exists():
-            self.progress(f"kafka: fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central (once) ...")
+            self.progress(
+                f"kafka: fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central (once) ..."
+            )
         libs = kafka_rt.ensure_jars(self.settings.cache_dir)
         port = self._port(state, "kafka", "client", self.local.kafka_port)
         cport = self._port(state, "kafka", "controller", self.local.kafka_controller_port)
@@ -156,9 +160,13 @@ class LocalStack:
         node.logs.mkdir(parents=True, exist_ok=True)
         pid = spawn(node.argv(java, libs, self.local.kafka_heap), log_path=node.logs / "stdout.log")
         comp = ComponentState(
-            name="kafka", pid=pid, port=port, ports={"client": port, "controller": cport},
-            marker=str(node.config), log=str(node.logs / "server.log"),
-        )  # fmt: skip
+            name="kafka",
+            pid=pid,
+            port=port,
+            ports={"client": port, "controller": cport},
+            marker=str(node.config),
+            log=str(node.logs / "server.log"),
+        )
         state.components["kafka"] = comp
         state.kafka_user = kafka_rt.PLATFORM_USER
         state.kafka_password_file = str(self.secrets / "kafka-platform.password")
@@ -177,7 +185,10 @@ class LocalStack:
             return text
 
         comp.started_s = round(self._wait_ready("kafka", pid, ready, detail), 2)
-        self.progress(f"kafka: ready on {bootstrap} in {comp.started_s:.1f} s (Kafka {KAFKA_VERSION}, KRaft, SASL/SCRAM-SHA-512)")
+        self.progress(
+            f"kafka: ready on {bootstrap} in {comp.started_s:.1f} s "
+            f"(Kafka {KAFKA_VERSION}, KRaft, SASL/SCRAM-SHA-512)"
+        )
 
     def _up_postgres(self, state: StackState) -> None:
         if self._running(state, "postgres"):
@@ -193,9 +204,13 @@ class LocalStack:
         node.log.parent.mkdir(parents=True, exist_ok=True)
         pid = spawn(node.argv(bindir), log_path=node.log, user=node.user, cwd=node.root)
         comp = ComponentState(
-            name="postgres", pid=pid, port=port, ports={"client": port},
-            marker=str(node.pgdata), log=str(node.log),
-        )  # fmt: skip
+            name="postgres",
+            pid=pid,
+            port=port,
+            ports={"client": port},
+            marker=str(node.pgdata),
+            log=str(node.log),
+        )
         state.components["postgres"] = comp
         state.pg_user = pg_rt.PG_USER
         state.pg_passfile = str(self.secrets / "postgres.password")
@@ -225,9 +240,13 @@ class LocalStack:
         env = {**os.environ, "LINTAS_DATA_DIR": str(self.data_dir)}
         pid = spawn(argv, log_path=log, env=env)
         comp = ComponentState(
-            name=spec.name, pid=pid, port=port, ports={"http": port} if port else {},
-            marker=str(self.data_dir), log=str(log),
-        )  # fmt: skip
+            name=spec.name,
+            pid=pid,
+            port=port,
+            ports={"http": port} if port else {},
+            marker=str(self.data_dir),
+            log=str(log),
+        )
         state.components[spec.name] = comp
         state.save()
 
@@ -235,7 +254,7 @@ class LocalStack:
             if port is None:
                 return True
             try:
-                with urllib.request.urlopen(  # noqa: S310 - loopback URL built by us
+                with urllib.request.urlopen(
                     f"http://127.0.0.1:{port}{spec.health_path}", timeout=2
                 ) as resp:
                     return bool(resp.status == 200)
@@ -252,7 +271,9 @@ class LocalStack:
 
     @staticmethod
     def _dsn(port: int, password: str, database: str = "lintas") -> str:
-        return f"postgresql://{pg_rt.PG_USER}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
+        return (
+            f"postgresql://{pg_rt.PG_USER}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
+        )
 
     def admin_dsn(self, state: StackState) -> str:
         comp = state.components.get("postgres")
@@ -308,15 +329,22 @@ class LocalStack:
             if running and healthy and name == "kafka" and comp.port and state.kafka_password_file:
                 password = Path(state.kafka_password_file).read_text().strip()
                 healthy = asyncio.run(
-                    kafka_rt.kafka_ready(f"127.0.0.1:{comp.port}", state.kafka_user or "", password, 5)
+                    kafka_rt.kafka_ready(
+                        f"127.0.0.1:{comp.port}", state.kafka_user or "", password, 5
+                    )
                 )
                 detail = "" if healthy else "broker does not answer metadata requests"
             address = f"127.0.0.1:{comp.port}" if comp.port else None
             rows.append(
                 ComponentStatus(
-                    name=name, running=running, healthy=healthy, address=address,
-                    pid=comp.pid if running else None, log=comp.log, detail=detail,
-                )  # fmt: skip
+                    name=name,
+                    running=running,
+                    healthy=healthy,
+                    address=address,
+                    pid=comp.pid if running else None,
+                    log=comp.log,
+                    detail=detail,
+                )
             )
         doc: dict[str, Any] = {"data_dir": str(self.data_dir)}
         kafka = state.components.get("kafka")
@@ -333,9 +361,13 @@ class LocalStack:
             doc["pg_dsn"] = self._dsn(pg.port, Path(state.pg_passfile).read_text().strip())
         else:
             doc["pg_dsn"] = None
-        for key, name in (("registry_url", "registry"), ("gateway_url", "gateway"), ("portal_url", "portal")):
-            comp = state.components.get(name)
-            doc[key] = f"http://127.0.0.1:{comp.port}" if comp and comp.port else None
+        for key, name in (
+            ("registry_url", "registry"),
+            ("gateway_url", "gateway"),
+            ("portal_url", "portal"),
+        ):
+            service = state.components.get(name)
+            doc[key] = f"http://127.0.0.1:{service.port}" if service and service.port else None
         doc["components"] = {
             r.name: {"running": r.running, "healthy": r.healthy, "address": r.address, "pid": r.pid}
             for r in rows

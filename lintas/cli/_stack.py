@@ -19,7 +19,9 @@ from ._app import app, console, err_console, settings_of
 def _stack(ctx: typer.Context):  # type: ignore[no-untyped-def]
     from lintas.deploy.local import LocalStack
 
-    return LocalStack(settings_of(ctx), progress=lambda msg: err_console.print(msg, highlight=False))
+    return LocalStack(
+        settings_of(ctx), progress=lambda msg: err_console.print(msg, highlight=False)
+    )
 
 
 @app.command()
@@ -76,8 +78,10 @@ def _print_status(stack, *, as_json: bool) -> bool:  # type: ignore[no-untyped-d
     for col in ("component", "state", "address", "pid", "detail"):
         table.add_column(col)
     for r in rows:
-        state = "[green]up[/]" if r.running and r.healthy else (
-            "[yellow]unhealthy[/]" if r.running else "[red]down[/]"
+        state = (
+            "[green]up[/]"
+            if r.running and r.healthy
+            else ("[yellow]unhealthy[/]" if r.running else "[red]down[/]")
         )
         table.add_row(r.name, state, r.address or "-", str(r.pid or "-"), r.detail)
     console.print(table)
@@ -102,7 +106,7 @@ def logs(
     """Show a component's log."""
     path = _stack(ctx).log_path(component)
     argv = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(path)]
-    raise typer.Exit(subprocess.call(argv))  # noqa: S603
+    raise typer.Exit(subprocess.call(argv))
 
 
 @app.command()
