@@ -61,6 +61,8 @@ class KafkaSecurityProtocol(StrEnum):
 class SaslMechanism(StrEnum):
     SCRAM_SHA_512 = "SCRAM-SHA-512"
     SCRAM_SHA_256 = "SCRAM-SHA-256"
+    PLAIN = "PLAIN"
+    """Only for brokers without SCRAM bootstrap (the docker-compose and testcontainers broker)."""
 
 
 Port = Annotated[int, Field(ge=0, le=65535)]

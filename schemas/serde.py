@@ -174,12 +174,15 @@ def decode(
         DeserializationError: bad header, truncated or garbage body, trailing bytes, or a
             writer/reader pair that Avro schema resolution cannot reconcile.
     """
-    schema_id = parse_header(data, topic=topic, partition=partition, offset=offset)
+    # Hot path: check the frame inline; the schema id is only needed for error messages.
+    if data is None or len(data) < HEADER_SIZE or data[0] != MAGIC_BYTE:
+        parse_header(data, topic=topic, partition=partition, offset=offset)  # raises
     buffer = BytesIO(data)
     buffer.seek(HEADER_SIZE)
     try:
         record = schemaless_reader(buffer, writer_schema, reader_schema)
     except Exception as exc:  # EOFError, IndexError, UnicodeDecodeError, SchemaResolutionError...
+        schema_id = _HEADER.unpack_from(data)[1]
         raise DeserializationError(
             f"the Avro body does not match schema id {schema_id} "
             f"({type(exc).__name__}: {exc or 'truncated'})",
@@ -189,22 +192,16 @@ def decode(
             offset=offset,
         ) from exc
     # A body that decodes but leaves bytes over was written with another schema.
-    if buffer.tell() != len(data):
-        raise DeserializationError(
+    if buffer.tell() != len(data) or not isinstance(record, dict):
+        schema_id = _HEADER.unpack_from(data)[1]
+        reason = (
             f"{len(data) - buffer.tell()} bytes left over after the record; the body was not "
-            f"written with schema id {schema_id}",
-            schema_id=schema_id,
-            topic=topic,
-            partition=partition,
-            offset=offset,
+            f"written with schema id {schema_id}"
+            if buffer.tell() != len(data)
+            else f"schema id {schema_id} is not a record schema"
         )
-    if not isinstance(record, dict):
         raise DeserializationError(
-            f"schema id {schema_id} is not a record schema",
-            schema_id=schema_id,
-            topic=topic,
-            partition=partition,
-            offset=offset,
+            reason, schema_id=schema_id, topic=topic, partition=partition, offset=offset
         )
     return record
 
@@ -395,6 +392,10 @@ def _explain(parsed_schema: dict[str, Any], record: Any, exc: Exception) -> Seri
 
 
 _NO_VALUE = object()
+_INT_RANGES = {
+    "int": (-(2**31), 2**31 - 1, "32-bit Avro int"),
+    "long": (-(2**63), 2**63 - 1, "64-bit Avro long"),
+}
 
 
 def _mismatch(
@@ -459,6 +460,11 @@ def _mismatch(
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and -exponent > scale:
             return path, schema, value, f"{value} has more than {scale} decimal places"
+        return None
+    if schema in _INT_RANGES and isinstance(value, int) and not isinstance(value, bool):
+        low, high, what = _INT_RANGES[schema]
+        if not low <= value <= high:
+            return path, schema, value, f"{value} is outside the {what} range"
         return None
     try:
         fits = _fastavro_validate(value, schema, raise_errors=False)

@@ -20,7 +20,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: an error paragraph stays whole when stderr is not a terminal (logs, CI).
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class CliState:
@@ -70,8 +71,6 @@ def fail(error: LintasError) -> None:
 
 def main() -> None:
     """Entry point of the ``lintas`` script."""
-    from . import _stack  # noqa: F401 - registers the stack commands
-
     try:
         app()
     except LintasError as exc:

@@ -122,3 +122,30 @@ def migrate(ctx: typer.Context) -> None:
             console.print(f"applied {m.version:04d}_{m.name}")
     else:
         console.print("database is up to date")
+
+
+@app.command()
+def fetch(ctx: typer.Context) -> None:
+    """Fetch what the local stack needs once: Kafka's jars (Maven) and PostgreSQL's binaries."""
+    from lintas.deploy.local import kafka as kafka_rt
+    from lintas.deploy.local import postgres as pg_rt
+    from lintas.settings import KAFKA_VERSION
+
+    settings = settings_of(ctx)
+    kafka_rt.check_java()
+    started = time.monotonic()
+    libs = kafka_rt.ensure_jars(settings.cache_dir)
+    err_console.print(
+        f"Kafka {KAFKA_VERSION} jars: {libs} ({time.monotonic() - started:.1f} s)", highlight=False
+    )
+    bindir = pg_rt.ensure_binaries()
+    err_console.print(f"PostgreSQL binaries: {bindir}", highlight=False)
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Start the platform and show it working.
+
+    Starts the local stack (like `lintas up`) and prints where everything listens.
+    """
+    up(ctx)

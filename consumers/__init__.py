@@ -1,0 +1,3 @@
+"""consumers component (see its issue)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""producers component (see its issue)."""
+
+__all__: list[str] = []

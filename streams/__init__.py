@@ -1,0 +1,3 @@
+"""streams component (see its issue)."""
+
+__all__: list[str] = []
