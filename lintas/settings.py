@@ -92,6 +92,10 @@ class KafkaSettings(_Group):
     replication_factor: Annotated[int, Field(ge=1, le=10)] = 1
     min_insync_replicas: Annotated[int, Field(ge=1, le=10)] = 1
     request_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
+    retention_days: Annotated[float, Field(gt=0, le=3650)] = 7
+    """Retention of OPD and canonical topics unless an event type sets ``retention_days``."""
+    dlq_retention_days: Annotated[float, Field(gt=0, le=30)] = 30
+    """Dead letters hold personal data too: 30 days at most (UU PDP retention)."""
 
 
 class LocalStackSettings(_Group):

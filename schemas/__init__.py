@@ -16,6 +16,7 @@ from .examples import build_nik, example_event
 from .exceptions import (
     CatalogError,
     DeserializationError,
+    InvalidSchema,
     SchemaError,
     SchemaNotFound,
     SerializationError,
@@ -43,7 +44,8 @@ from .serde import (
     parse_schema,
 )
 
-__all__ = [  # noqa: RUF022 - grouped by concern, as in aiokafka/__init__.py
+# Grouped by concern, as in aiokafka/__init__.py.
+__all__ = [
     # catalog
     "Catalog",
     "EventType",
@@ -73,6 +75,7 @@ __all__ = [  # noqa: RUF022 - grouped by concern, as in aiokafka/__init__.py
     # errors
     "CatalogError",
     "DeserializationError",
+    "InvalidSchema",
     "SchemaError",
     "SchemaNotFound",
     "SerializationError",

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import orjson
@@ -283,7 +283,7 @@ def _load_file(opd: str, entry: Traversable) -> EventType:
     if fields_by_name[subject_field]["type"] != "string":
         raise CatalogError(path, f"the subject field {subject_field!r} must be a non-null string")
     try:
-        parsed = fastavro.parse_schema(schema)
+        parsed = cast("dict[str, Any]", fastavro.parse_schema(schema))
     except Exception as exc:  # fastavro raises several types; any of them means "invalid"
         raise CatalogError(path, f"fastavro cannot parse it ({exc})") from exc
     topic = f"{TOPIC_PREFIX}{opd}.{event}.v{major}"

@@ -353,5 +353,7 @@ def example_event(event_type: str | EventType) -> dict[str, Any]:
     try:
         builder = _EXAMPLES[resolved.id]
     except KeyError:
-        raise KeyError(f"no example for {resolved.id}; add one to lintas.schemas.examples") from None
+        raise KeyError(
+            f"no example for {resolved.id}; add one to lintas.schemas.examples"
+        ) from None
     return builder()

@@ -5,6 +5,7 @@ Tree (this component's part of :mod:`lintas.exceptions`)::
     LintasError
     └── SchemaError                  something about a contract or its bytes went wrong
         ├── CatalogError             a .avsc file in the catalog breaks a catalog rule
+        ├── InvalidSchema            a schema given to the compatibility checker is not Avro
         ├── UnknownEventType         no event type has that id, topic or subject
         ├── SchemaNotFound           a resolver knows no schema under that id (also a LookupError)
         ├── SerializationError       a record does not fit its writer schema
@@ -24,6 +25,7 @@ from lintas.exceptions import LintasError
 __all__ = [
     "CatalogError",
     "DeserializationError",
+    "InvalidSchema",
     "SchemaError",
     "SchemaNotFound",
     "SerializationError",

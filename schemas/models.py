@@ -122,9 +122,12 @@ class _ModelBuilder:
     def build(self, event_type: EventType) -> type[EventModel]:
         named: dict[str, dict[str, Any]] = {}
         local: dict[str, Any] = {}
-        model = self._record(event_type.schema, None, named, local, base=EventModel)
+        model = cast(
+            "type[EventModel]",
+            self._record(event_type.schema, None, named, local, base=EventModel),
+        )
         model.__event_type__ = event_type
-        return cast("type[EventModel]", model)
+        return model
 
     def _record(
         self,
@@ -260,7 +263,8 @@ class _ModelBuilder:
         python_type: Any = self._shared.get(key)
         if python_type is None:
             if kind == "enum":
-                python_type = enum.StrEnum(  # type: ignore[misc]
+                # Through Any: mypy reads a functional Enum call as a class definition.
+                python_type = cast(Any, enum.StrEnum)(
                     schema["name"].rsplit(".", 1)[-1],
                     [(symbol, symbol) for symbol in schema["symbols"]],
                     module=__name__,
@@ -330,9 +334,7 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
             else:
                 path += f".{part}" if path else str(part)
         value = None if error["type"] == "missing" else _json_safe(error.get("input"))
-        out.append(
-            FieldError(field=path, rule=error["type"], message=error["msg"], value=value)
-        )
+        out.append(FieldError(field=path, rule=error["type"], message=error["msg"], value=value))
     return out
 
 
@@ -365,4 +367,3 @@ def _json_safe(value: Any, _depth: int = 0) -> Any:
         return {str(k): _json_safe(v, _depth + 1) for k, v in value.items()}
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
-

@@ -21,7 +21,7 @@ import struct
 from collections.abc import Mapping
 from decimal import Decimal
 from io import BytesIO
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import fastavro
 import orjson
@@ -83,7 +83,7 @@ def parse_schema(schema: Mapping[str, Any] | str) -> dict[str, Any]:
     """
     try:
         raw = orjson.loads(schema) if isinstance(schema, str) else dict(schema)
-        return fastavro.parse_schema(raw)  # type: ignore[no-any-return]
+        return cast("dict[str, Any]", fastavro.parse_schema(raw))
     except Exception as exc:  # fastavro raises several types for invalid schemas
         raise ValueError(f"not a valid Avro schema: {exc}") from exc
 
@@ -104,6 +104,11 @@ def encode(schema_id: int, parsed_schema: dict[str, Any], record: Mapping[str, A
     Raises:
         SerializationError: the record does not fit the schema; names the field path,
             the expected type and the type of the value found.
+
+    Note:
+        Only what fastavro's writer refuses is refused here: it writes an ``int`` beyond
+        32 bits, for instance, and accepts ISO strings for dates. Validate untrusted input
+        with the event's model (:func:`lintas.schemas.model_for`) first.
     """
     buffer = BytesIO()
     buffer.write(_HEADER.pack(MAGIC_BYTE, schema_id))
@@ -448,9 +453,14 @@ def _mismatch(
         return None
     if kind == "enum":
         if value not in schema["symbols"]:
-            return path, schema, value, (
-                f"{value!r} is not one of the symbols of enum {schema['name']}: "
-                + ", ".join(schema["symbols"])
+            return (
+                path,
+                schema,
+                value,
+                (
+                    f"{value!r} is not one of the symbols of enum {schema['name']}: "
+                    + ", ".join(schema["symbols"])
+                ),
             )
         return None
     if isinstance(schema, dict) and schema.get("logicalType") == "decimal":
@@ -461,7 +471,12 @@ def _mismatch(
         if isinstance(exponent, int) and -exponent > scale:
             return path, schema, value, f"{value} has more than {scale} decimal places"
         return None
-    if schema in _INT_RANGES and isinstance(value, int) and not isinstance(value, bool):
+    if (
+        isinstance(schema, str)
+        and schema in _INT_RANGES
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+    ):
         low, high, what = _INT_RANGES[schema]
         if not low <= value <= high:
             return path, schema, value, f"{value} is outside the {what} range"

@@ -109,10 +109,21 @@ class LocalStack:
             self.progress(
                 f"database: applied migrations {', '.join(str(m.version) for m in applied)}"
             )
+        self._sync_topics(state)
         for spec in SERVICES:
             self._up_service(state, spec)
             state.save()
         return state
+
+    def _sync_topics(self, state: StackState) -> None:
+        from lintas.endpoints import resolve_endpoints
+        from lintas.topics import Action, platform_topics, sync_topics
+
+        conn = resolve_endpoints(self.settings).kafka
+        plan = asyncio.run(sync_topics(conn, platform_topics(self.settings.kafka)))
+        created = [c for c in plan if c.action is Action.CREATE]
+        if created:
+            self.progress(f"kafka: created {len(created)} topics (lintas topics list)")
 
     def _running(self, state: StackState, name: str) -> bool:
         comp = state.components.get(name)

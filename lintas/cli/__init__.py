@@ -1,8 +1,7 @@
 """The ``lintas`` command line."""
 
-from ._app import app, main
-
 # Importing the command modules registers their commands on ``app``.
-from . import _stack  # noqa: E402, F401, I001
+from . import _stack, _topics  # noqa: F401
+from ._app import app, main
 
 __all__ = ["app", "main"]

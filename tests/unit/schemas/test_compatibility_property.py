@@ -197,7 +197,9 @@ def evolve(data: st.DataObject, schema: dict[str, Any], names: Names) -> dict[st
             "add_branch": [u for u in sites.unions if spare_branches(u)],
             "remove_branch": [u for u in sites.unions if len(u) > 1],
             "rename": [*sites.records, *sites.enums],
-            "wrap_in_union": [f for f in sites.fields if not isinstance(f["type"], list)],
+            "wrap_in_union": [
+                f for f in sites.fields if not isinstance(f["type"], list) and f["type"] != "null"
+            ],
             "unwrap_union": [f for f in sites.fields if isinstance(f["type"], list)],
         }
         name = data.draw(

@@ -51,7 +51,7 @@ def _walk_fields(schema, path=""):
 
 def test_catalog_covers_the_required_event_types() -> None:
     catalog = load_catalog()
-    assert REQUIRED <= {t.id for t in catalog}
+    assert {t.id for t in catalog} >= REQUIRED
     assert len(catalog) >= 12
     assert len(catalog.opds) >= 7
 
@@ -74,9 +74,7 @@ def test_naming_follows_the_conventions(event_type: EventType) -> None:
     assert event_type.topic == f"opd.{event_type.opd}.{event_type.name}.v{event_type.major}"
     assert event_type.subject == f"{event_type.topic}-value"
     assert event_type.full_name == f"id.lintas.{event_type.opd}.{event_type.record_name}"
-    assert event_type.record_name == "".join(
-        p.capitalize() for p in event_type.name.split("_")
-    )
+    assert event_type.record_name == "".join(p.capitalize() for p in event_type.name.split("_"))
     fields = {f["name"]: f for f in event_type.schema["fields"]}
     assert fields[event_type.subject_field]["type"] == "string"
     assert json.loads(event_type.schema_str) == event_type.schema
@@ -145,8 +143,13 @@ def _good() -> dict:
         "subject_field": "nomor_laporan",
         "fields": [
             {"name": "nomor_laporan", "type": "string", "doc": "Report number."},
-            {"name": "pelapor", "type": ["null", "string"], "default": None, "doc": "Name.",
-             "pii": "nama"},
+            {
+                "name": "pelapor",
+                "type": ["null", "string"],
+                "default": None,
+                "doc": "Name.",
+                "pii": "nama",
+            },
         ],
     }
 
@@ -173,7 +176,8 @@ def test_a_directory_catalog_loads(tmp_path: Path) -> None:
         ("dpupr/jalan_rusak_dilaporkan.v1.avsc", "no-doc", "'nomor_laporan' needs a doc"),
         ("dpupr/jalan_rusak_dilaporkan.v1.avsc", "bad-pii", "pii kind 'rahasia'"),
         ("dpupr/jalan_rusak_dilaporkan.v1.avsc", "bad-json", "not valid JSON"),
-        ("dpupr/jalan_rusak_dilaporkan.v1.avsc", "bad-avro", "fastavro"),
+        ("dpupr/jalan_rusak_dilaporkan.v1.avsc", "bad-type", "undefined type 'strnig'"),
+        ("dpupr/jalan_rusak_dilaporkan.v1.avsc", "bad-avro", "fastavro cannot parse"),
     ],
 )
 def test_catalog_rules_are_enforced(tmp_path: Path, rel: str, change: object, rule: str) -> None:
@@ -187,10 +191,20 @@ def test_catalog_rules_are_enforced(tmp_path: Path, rel: str, change: object, ru
         schema["fields"][1]["pii"] = "rahasia"
     elif change == "bad-json":
         schema = "{not json"
-    elif change == "bad-avro":
+    elif change == "bad-type":
         schema["fields"][1]["type"] = "strnig"
+    elif change == "bad-avro":
+        schema["fields"][1]["type"] = {"type": "fixed", "name": "Kode"}  # no size
     _write(tmp_path, rel, schema)
     with pytest.raises(CatalogError) as info:
         Catalog.from_directory(tmp_path)
     assert rule in str(info.value)
     assert info.value.path.endswith(Path(rel).name)
+
+
+def test_public_api_is_exported_and_documented() -> None:
+    for name in lintas.schemas.__all__:
+        obj = getattr(lintas.schemas, name)
+        if callable(obj) and not isinstance(obj, frozenset):
+            assert obj.__doc__, f"{name} has no docstring"
+    assert len(set(lintas.schemas.__all__)) == len(lintas.schemas.__all__)

@@ -96,7 +96,7 @@ def test_optional_fields_default_to_none() -> None:
         ("nik", "320101", "string_pattern_mismatch"),
         ("tahun_anggaran", 2**31, "less_than_equal"),
         ("nilai", Decimal("1.005"), "decimal_max_places"),
-        ("nilai", Decimal("12345678901234567.00"), "decimal_max_digits"),
+        ("nilai", Decimal("12345678901234567.00"), "decimal_whole_digits"),
         ("program", "BANSOS_FIKTIF", "enum"),
         ("disalurkan_pada", dt.datetime(2025, 1, 1), "timezone_aware"),
         ("id_penyaluran", "bukan-uuid", "uuid_parsing"),
