@@ -9,6 +9,7 @@ and never deletes one. ``--dry-run`` prints the plan without applying it.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -209,6 +210,28 @@ async def _current(
     return partitions, configs
 
 
+async def _wait_visible(admin: Any, want: dict[str, int], timeout: float = 30.0) -> None:
+    """Wait until the broker's metadata shows the topics with their partitions.
+
+    CreateTopics returns when the controller has the topic; brokers learn of it a moment
+    later. Returning before then would hand callers an "unknown topic" on their first send.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(list(want))
+        ready = {
+            t["topic"]
+            for t in described
+            if t["error_code"] == 0 and len(t["partitions"]) >= want[t["topic"]]
+        }
+        if ready >= set(want):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            missing = sorted(set(want) - ready)
+            raise TimeoutError(f"topics not visible after {timeout:.0f} s: {missing}")
+        await asyncio.sleep(0.1)
+
+
 async def apply_plan(admin: Any, plan: list[TopicChange]) -> None:
     """Apply a plan from :func:`plan_changes` (refused shrinks are left as they are)."""
     from aiokafka.admin import NewPartitions, NewTopic
@@ -223,6 +246,7 @@ async def apply_plan(admin: Any, plan: list[TopicChange]) -> None:
     ]
     if creates:
         await admin.create_topics(creates)
+        await _wait_visible(admin, {t.name: t.num_partitions for t in creates})
     grows = {
         c.spec.name: NewPartitions(c.spec.partitions)
         for c in plan
@@ -230,6 +254,7 @@ async def apply_plan(admin: Any, plan: list[TopicChange]) -> None:
     }
     if grows:
         await admin.create_partitions(grows)
+        await _wait_visible(admin, {name: p.total_count for name, p in grows.items()})
     # AlterConfigs replaces a topic's whole dynamic config, so send every desired key.
     alters = [
         ConfigResource(ConfigResourceType.TOPIC, c.spec.name, configs=c.spec.configs)
