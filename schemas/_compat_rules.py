@@ -9,16 +9,13 @@ resolved as the specification says), logical types are reduced to their underlyi
 (resolution ignores them), ``error`` is read as ``record``, and later references to a named
 type stay full-name strings that :meth:`ParsedSchema.resolve` looks up.
 
-Paths name the place of a problem like Confluent's ``/fields/0/type`` locations, with
-field names in place of positions because they survive reordering: ``/`` is the root,
-``/fields/<name>`` a field of a record as the reader names it, ``items`` and ``values``
-the elements of an array or map, and a number the branch of the *writer's* union that
-carries the data which cannot be read, e.g. ``/fields/payload/fields/tags/items/1``.
+Paths are those described in :mod:`lintas.schemas.compatibility`: Confluent's
+``/fields/0/type`` locations with field names in place of positions, because names survive
+reordering.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,10 +120,13 @@ def parse(schema: Any, *, label: str = "schema") -> ParsedSchema:
     Raises:
         InvalidSchema: the schema is not valid Avro.
     """
-    if isinstance(schema, str):
-        # Not JSON text: a bare type name such as string or com.example.Foo.
-        with contextlib.suppress(json.JSONDecodeError):
+    # JSON text, as the registry's REST API carries schemas; any other string is a bare
+    # type name ("null", "string", "com.example.Foo"), which json.loads would misread.
+    if isinstance(schema, str) and schema.lstrip()[:1] in ("{", "[", '"'):
+        try:
             schema = json.loads(schema)
+        except json.JSONDecodeError as exc:
+            raise InvalidSchema(f"not valid JSON ({exc})", schema_label=label) from exc
     try:
         key = json.dumps(schema, sort_keys=True)
     except (TypeError, ValueError) as exc:
@@ -137,8 +137,9 @@ def parse(schema: Any, *, label: str = "schema") -> ParsedSchema:
         raise InvalidSchema(exc.reason, schema_label=label) from exc
 
 
-# A registry checks each new schema against the same few versions again and again; the
-# cache keeps their parsed form by canonical JSON text (256 is ample for one subject tree).
+# A registry checks each new schema against the same few versions again and again, so
+# their parsed form is kept by canonical JSON text. 256 entries only bound the memory: a
+# miss costs one re-parse, not a wrong answer.
 @lru_cache(maxsize=256)
 def _parse_cached(key: str) -> ParsedSchema:
     schema = json.loads(key)
@@ -150,7 +151,11 @@ def _parse_cached(key: str) -> ParsedSchema:
         # fastavro indexes the JSON without checking its shape first.
         raise InvalidSchema(f"malformed schema ({type(exc).__name__}: {exc})") from exc
     named: dict[str, dict[str, Any]] = {}
-    root = _normalise(schema, "", named)
+    try:
+        root = _normalise(schema, "", named)
+    except (TypeError, KeyError, AttributeError) as exc:
+        # Shapes fastavro lets through, such as aliases or symbols that are not lists.
+        raise InvalidSchema(f"malformed schema ({type(exc).__name__}: {exc})") from exc
     return ParsedSchema(root=root, named=named)
 
 
@@ -218,7 +223,7 @@ def _normalise_named(
     declared = node.get("namespace")
     full = _fullname(name, declared if declared is not None else namespace)
     inner = full.rpartition(".")[0]
-    aliases = [_fullname(alias, inner) for alias in node.get("aliases") or []]
+    aliases = [_fullname(alias, inner) for alias in _names_list(node, "aliases", full)]
     definition: dict[str, Any] = {"type": kind, "name": full, "aliases": aliases}
     # Registered before the fields are read so that a recursive reference resolves.
     named[full] = definition
@@ -228,12 +233,19 @@ def _normalise_named(
             raise InvalidSchema(f"fixed {full!r} needs a non-negative integer size")
         definition["size"] = size
     elif kind == "enum":
-        definition["symbols"] = list(node["symbols"])
+        definition["symbols"] = _names_list(node, "symbols", full)
         if "default" in node:
             definition["default"] = node["default"]
     else:
         definition["fields"] = _normalise_fields(node, full, inner, named)
     return definition
+
+
+def _names_list(node: dict[str, Any], key: str, owner: str) -> list[str]:
+    value = node.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidSchema(f"the {key} of {owner!r} must be a list of strings")
+    return value
 
 
 def _normalise_fields(
@@ -253,7 +265,7 @@ def _normalise_fields(
         field = {
             "name": raw["name"],
             "type": _normalise(raw["type"], namespace, named),
-            "aliases": list(raw.get("aliases") or []),
+            "aliases": _names_list(raw, "aliases", f"{full}.{raw['name']}"),
         }
         if "default" in raw:
             field["default"] = raw["default"]

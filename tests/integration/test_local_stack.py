@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lintas.deploy.local import LocalStack, StackState
+from lintas.deploy.local._process import wait_exit
 from lintas.endpoints import resolve_endpoints
 from lintas.kafka import create_admin, create_consumer, create_producer
 
@@ -75,7 +76,10 @@ def test_up_status_down_cycle(tmp_path: Path) -> None:
 
 def test_status_reports_kafka_down(private_stack: LocalStack) -> None:
     state = private_stack.up()
-    os.kill(state.components["kafka"].pid, signal.SIGKILL)
+    pid = state.components["kafka"].pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert wait_exit(pid, 10)
     rows, doc = private_stack.status()
     kafka = next(r for r in rows if r.name == "kafka")
     assert not kafka.running and not kafka.healthy
@@ -121,6 +125,7 @@ def test_sigkill_kafka_then_up_recovers_the_data(private_stack: LocalStack) -> N
     pid = state.components["kafka"].pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
+    assert wait_exit(pid, 10)
     private_stack.up()
     assert _produce_and_count(private_stack, "recovery.check", 0) == 1000
 

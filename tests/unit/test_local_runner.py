@@ -84,3 +84,35 @@ def test_corrupt_state_file(tmp_path: Path) -> None:
 def test_redact_dsn() -> None:
     assert redact_dsn("postgresql://lintas:s3cret@h:5432/db") == "postgresql://lintas:***@h:5432/db"
     assert redact_dsn("postgresql://h/db") == "postgresql://h/db"
+
+
+def test_maven_central_unreachable_is_explained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lintas.deploy.local.kafka import ensure_jars
+    from lintas.exceptions import PrerequisiteMissing
+
+    # A stand-in for mvn that fails the way Maven does when the network is down.
+    fake = tmp_path / "bin" / "mvn"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\necho '[ERROR] Could not transfer artifact org.apache.kafka:kafka_2.13: "
+        "Connection refused'\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    with pytest.raises(PrerequisiteMissing) as info:
+        ensure_jars(tmp_path / "cache")
+    assert "Maven Central" in str(info.value) and "Connection refused" in str(info.value)
+    assert not (tmp_path / "cache" / "kafka-4.3.1" / "libs").exists(), "half a cache was left"
+
+
+def test_no_postgres_binaries_and_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lintas.deploy.local import postgres as pg_rt
+    from lintas.exceptions import PrerequisiteMissing
+
+    monkeypatch.setattr(pg_rt, "find_bindir", lambda: None)
+    monkeypatch.setattr(pg_rt.os, "geteuid", lambda: 1000)
+    with pytest.raises(PrerequisiteMissing) as info:
+        pg_rt.ensure_binaries(progress=False)
+    assert "apt-get install -y postgresql" in str(info.value)

@@ -203,6 +203,11 @@ def test_top_level_primitives_and_json_text() -> None:
     assert_compatible("long", "int")
     assert_compatible('"string"', '{"type": "bytes"}')
     assert_incompatible("int", "long", (Rule.TYPE_MISMATCH, "/"))
+    assert_compatible("null", "null")
+    assert_compatible(["null", "string"], "null")
+    assert_compatible(
+        '["null", {"type": "array", "items": "int"}]', '{"type": "array", "items": "int"}'
+    )
 
 
 def test_type_mismatch_message_names_both_types() -> None:
@@ -541,10 +546,13 @@ def test_named_references_resolve_through_namespaces() -> None:
         pytest.param(one_field(["null", ["int"]]), id="nested_union"),
         pytest.param(one_field("int", default="satu"), id="bad_default"),
         pytest.param(status("A", "A"), id="duplicate_enum_symbol"),
+        pytest.param({**status(), "symbols": "AB"}, id="symbols_not_a_list"),
+        pytest.param(record("R", field("x", "int", aliases="y")), id="aliases_not_a_list"),
         pytest.param(status("A", default="B"), id="enum_default_not_a_symbol"),
         pytest.param({"type": "fixed", "name": "F"}, id="fixed_without_size"),
         pytest.param(42, id="not_a_schema"),
         pytest.param("{not json", id="bad_json_text"),
+        pytest.param("true", id="json_literal_is_not_a_type_name"),
         pytest.param(
             {"type": "record", "name": "R", "fields": [{"name": "x"}]}, id="field_without_type"
         ),

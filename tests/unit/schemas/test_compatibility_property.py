@@ -184,7 +184,7 @@ def evolve(data: st.DataObject, schema: dict[str, Any], names: Names) -> dict[st
     new = copy.deepcopy(schema)
     for _ in range(data.draw(st.integers(1, 2), label="evolutions")):
         sites = collect(new)
-        operations = {
+        operations: dict[str, list[Any]] = {
             "add_field": sites.records,
             "remove_field": [r for r in sites.records if r["fields"]],
             "promote": [
@@ -273,10 +273,7 @@ def datum(schema: Any) -> st.SearchStrategy[Any]:
     """Values of a schema; union values use tuple notation so the branch is explicit."""
     if isinstance(schema, list):
         return st.one_of(
-            [
-                datum(branch).map(lambda value, n=branch_name(branch): (n, value))
-                for branch in schema
-            ]
+            [st.tuples(st.just(branch_name(branch)), datum(branch)) for branch in schema]
         )
     kind = schema if isinstance(schema, str) else schema["type"]
     simple: dict[str, st.SearchStrategy[Any]] = {
