@@ -223,7 +223,7 @@ class AvroSerializer:
         resolver: where schema ids come from.
         auto_register: register the schema when serializing (``register``) instead of
             looking up an id registered beforehand (``lookup``). Off by default: Lintas
-            registers schemas with ``lintas schemas sync`` after its compatibility check.
+            registers schemas with ``lintas schemas register`` after its compatibility check.
 
     Note:
         The id of each (event type, subject) pair is remembered after the first call;
