@@ -99,7 +99,7 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         ),
         kafka_password_file=password_file,
         pg_dsn=pg_dsn,
-        registry_url=url("registry"),
+        registry_url=settings.registry_url or url("registry"),
         gateway_url=url("gateway"),
         portal_url=url("portal"),
     )

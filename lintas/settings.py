@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     """``host:port[,host:port]``; unset means the local stack's broker."""
     pg_dsn: str | None = None
     """``postgresql://user[:password]@host:port/db``; unset means the local stack's database."""
+    registry_url: str | None = None
+    """Schema registry (Confluent REST API); unset means the local stack's registry."""
     data_dir: Path = Field(default_factory=default_data_dir)
     cache_dir: Path = Field(default_factory=default_cache_dir)
     timezone: str = "Asia/Jakarta"
@@ -166,6 +168,13 @@ class Settings(BaseSettings):
             host, sep, port = part.strip().rpartition(":")
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"{part!r} is not host:port")
+        return value
+
+    @field_validator("registry_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @field_validator("pg_dsn")

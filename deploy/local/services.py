@@ -24,4 +24,11 @@ class ServiceSpec:
     health_path: str = "/healthz"
 
 
-SERVICES: tuple[ServiceSpec, ...] = ()
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        name="registry",
+        command=("registry", "--port", "{port}"),
+        port_setting="registry_port",
+        url_key="registry_url",
+    ),
+)

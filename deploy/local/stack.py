@@ -113,7 +113,31 @@ class LocalStack:
         for spec in SERVICES:
             self._up_service(state, spec)
             state.save()
+        if "registry" in state.components:
+            self._register_catalog(state)
         return state
+
+    def _register_catalog(self, state: StackState) -> None:
+        """Register the catalog's schemas so producers can look their ids up."""
+        from lintas.schemas import load_catalog
+        from lintas.schemas.publish import CheckOutcome, register_catalog
+        from lintas.schemas.registry import SchemaRegistryClient
+
+        url = f"http://127.0.0.1:{state.components['registry'].port}"
+
+        async def run() -> list[Any]:
+            async with SchemaRegistryClient(url) as client:
+                return await register_catalog(client, load_catalog())
+
+        checks = asyncio.run(run())
+        bad = [c for c in checks if c.outcome is CheckOutcome.INCOMPATIBLE]
+        if bad:
+            names = ", ".join(c.event_type.subject for c in bad)
+            self.progress(f"registry: NOT registered, incompatible: {names} (lintas schemas check)")
+            return
+        new = [c for c in checks if c.outcome is not CheckOutcome.UNCHANGED]
+        if new:
+            self.progress(f"registry: registered {len(new)} catalog schemas")
 
     def _sync_topics(self, state: StackState) -> None:
         from lintas.endpoints import resolve_endpoints
