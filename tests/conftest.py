@@ -74,6 +74,43 @@ def pg_dsn(endpoints: Endpoints) -> str:
     return endpoints.pg_dsn
 
 
+@pytest.fixture(scope="session")
+def registry_url(services: TestServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's schema registry: the local stack's, or one started for the session."""
+    if services.endpoints.registry_url:
+        yield services.endpoints.registry_url
+        return
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from lintas.deploy.local._process import free_port
+
+    port = free_port()
+    env = {**os.environ, "LINTAS_PG_DSN": services.endpoints.pg_dsn}
+    env["LINTAS_KAFKA_BOOTSTRAP"] = services.endpoints.kafka.bootstrap
+    env["LINTAS_KAFKA__USERNAME"] = services.endpoints.kafka.username
+    env["LINTAS_KAFKA__PASSWORD"] = services.endpoints.kafka.password
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lintas.cli", "registry", "--port", str(port)], env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the schema registry did not start in 30 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def _unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 

@@ -6,9 +6,9 @@ Usage::
         schema_id = await registry.register("opd.dukcapil.kematian_dicatat.v1-value", text)
         serializer = AvroSerializer(registry)          # it is a SchemaResolver
 
-Schemas by id and ids by (subject, schema) are cached for the life of the process and
-shared by every client of the same registry URL: an id never changes its schema, so the
-registry is asked once per id. Errors come back as the registry's own exception classes
+Schemas by id and ids by (subject, schema) are cached in the client's memory for its
+life (keep one client per process): an id never changes its schema, so the registry is
+asked once per id. Errors come back as the registry's own exception classes
 (:class:`SubjectNotFound`, :class:`IncompatibleSchema`, ...); a registry that cannot be
 reached raises :class:`RegistryUnavailable` (retriable).
 """
@@ -61,10 +61,6 @@ class _Cache:
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-# One cache per registry URL for the whole process.
-_CACHES: dict[str, _Cache] = {}
-
-
 def _seg(value: str) -> str:
     return quote(value, safe="")
 
@@ -91,7 +87,7 @@ class SchemaRegistryClient:
         headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self._cache = _CACHES.setdefault(self.url, _Cache())
+        self._cache = _Cache()
         self._http = httpx.AsyncClient(
             base_url=self.url,
             timeout=timeout,
