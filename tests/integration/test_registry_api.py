@@ -86,8 +86,12 @@ async def test_register_get_and_list(http: httpx.AsyncClient) -> None:
 
     # Same schema, other whitespace and key order: same id, no new version.
     shuffled = orjson.dumps(
-        {"fields": [{"type": "string", "name": "nik"}], "namespace": "id.lintas.test",
-         "name": "Warga", "type": "record"},
+        {
+            "fields": [{"type": "string", "name": "nik"}],
+            "namespace": "id.lintas.test",
+            "name": "Warga",
+            "type": "record",
+        },
         option=orjson.OPT_INDENT_2,
     ).decode()
     again = await post(http, f"/subjects/{SUBJECT}/versions", {"schema": shuffled})
@@ -110,12 +114,12 @@ async def test_register_get_and_list(http: httpx.AsyncClient) -> None:
     assert by_id.json() == {"schema": V1_SCHEMA}
     assert (await http.get(f"/schemas/ids/{schema_id}/schema")).text == V1_SCHEMA
     assert (await http.get(f"/schemas/ids/{schema_id}/subjects")).json() == [
-        "other-value",
         SUBJECT,
+        "other-value",
     ]
     assert (await http.get(f"/schemas/ids/{schema_id}/versions")).json() == [
-        {"subject": "other-value", "version": 1},
         {"subject": SUBJECT, "version": 1},
+        {"subject": "other-value", "version": 1},
     ]
     assert (await http.get("/schemas/types")).json() == ["AVRO"]
 
@@ -147,11 +151,15 @@ async def test_error_codes(http: httpx.AsyncClient) -> None:
         42201,
     )
     assert "recor" in bad["message"]
-    assert_error(await post(http, f"/subjects/{SUBJECT}/versions", {"schema": "{not json"}), 422, 42201)
+    assert_error(
+        await post(http, f"/subjects/{SUBJECT}/versions", {"schema": "{not json"}), 422, 42201
+    )
     assert_error(await post(http, f"/subjects/{SUBJECT}/versions", {"nothing": 1}), 422, 42201)
     proto = assert_error(
         await post(
-            http, f"/subjects/{SUBJECT}/versions", {"schema": "syntax = 1;", "schemaType": "PROTOBUF"}
+            http,
+            f"/subjects/{SUBJECT}/versions",
+            {"schema": "syntax = 1;", "schemaType": "PROTOBUF"},
         ),
         422,
         42201,
@@ -198,7 +206,9 @@ async def test_compatibility_levels_global_and_per_subject(http: httpx.AsyncClie
     # BACKWARD (default): a new field without a default cannot read old data.
     breaking = record(NIK, NAMA)
     check = await post(
-        http, f"/compatibility/subjects/{SUBJECT}/versions/latest?verbose=true", {"schema": breaking}
+        http,
+        f"/compatibility/subjects/{SUBJECT}/versions/latest?verbose=true",
+        {"schema": breaking},
     )
     assert check.json()["is_compatible"] is False
     [message] = check.json()["messages"]
@@ -218,7 +228,9 @@ async def test_compatibility_levels_global_and_per_subject(http: httpx.AsyncClie
         http, f"/compatibility/subjects/{SUBJECT}/versions/latest?verbose=True", {"schema": fine}
     )
     assert ok.json() == {"is_compatible": True, "messages": []}
-    assert (await post(http, f"/subjects/{SUBJECT}/versions", {"schema": fine})).json()["version"] == 2
+    assert (await post(http, f"/subjects/{SUBJECT}/versions", {"schema": fine})).json()[
+        "version"
+    ] == 2
 
     # Per-subject NONE lets anything through; the global level stays.
     assert (await put(http, f"/config/{SUBJECT}", {"compatibility": "NONE"})).json() == {
@@ -261,7 +273,9 @@ async def test_soft_and_permanent_delete(http: httpx.AsyncClient) -> None:
     assert (await http.get(f"/subjects/{SUBJECT}/versions")).json() == [1, 3]
     assert (await http.get(f"/subjects/{SUBJECT}/versions?deleted=true")).json() == [1, 2, 3]
     assert_error(await http.get(f"/subjects/{SUBJECT}/versions/2"), 404, 40402)
-    assert (await http.get(f"/subjects/{SUBJECT}/versions/2?deleted=true")).json()["id"] == second["id"]
+    assert (await http.get(f"/subjects/{SUBJECT}/versions/2?deleted=true")).json()["id"] == second[
+        "id"
+    ]
     # A soft-deleted version's id still decodes old data.
     assert (await http.get(f"/schemas/ids/{second['id']}")).status_code == 200
     assert (await http.delete(f"/subjects/{SUBJECT}/versions/2?permanent=true")).json() == 2
@@ -300,7 +314,9 @@ async def test_readonly_mode_rejects_writes(http: httpx.AsyncClient) -> None:
     assert ok.status_code == 200
 
     # Subject-level mode.
-    assert (await put(http, f"/mode/{SUBJECT}", {"mode": "READONLY"})).json() == {"mode": "READONLY"}
+    assert (await put(http, f"/mode/{SUBJECT}", {"mode": "READONLY"})).json() == {
+        "mode": "READONLY"
+    }
     assert (await http.get(f"/mode/{SUBJECT}")).json() == {"mode": "READONLY"}
     assert_error(await http.delete(f"/subjects/{SUBJECT}/versions/1"), 422, 42205)
     assert (await http.delete(f"/mode/{SUBJECT}")).json() == {"mode": "READONLY"}
@@ -310,7 +326,9 @@ async def test_readonly_mode_rejects_writes(http: httpx.AsyncClient) -> None:
 async def test_import_mode_with_explicit_ids(http: httpx.AsyncClient) -> None:
     # Explicit ids are refused outside IMPORT mode...
     assert_error(
-        await post(http, f"/subjects/{SUBJECT}/versions", {"schema": V1_SCHEMA, "id": 42, "version": 3}),
+        await post(
+            http, f"/subjects/{SUBJECT}/versions", {"schema": V1_SCHEMA, "id": 42, "version": 3}
+        ),
         422,
         42205,
     )
@@ -320,15 +338,21 @@ async def test_import_mode_with_explicit_ids(http: httpx.AsyncClient) -> None:
     )
     assert r.json()["id"] == 42 and r.json()["version"] == 3
     # Idempotent; a conflicting id or version is refused.
-    again = await post(http, f"/subjects/{SUBJECT}/versions", {"schema": V1_SCHEMA, "id": 42, "version": 3})
+    again = await post(
+        http, f"/subjects/{SUBJECT}/versions", {"schema": V1_SCHEMA, "id": 42, "version": 3}
+    )
     assert again.json()["id"] == 42
     assert_error(
-        await post(http, "/subjects/x-value/versions", {"schema": record(NAMA), "id": 42, "version": 1}),
+        await post(
+            http, "/subjects/x-value/versions", {"schema": record(NAMA), "id": 42, "version": 1}
+        ),
         422,
         42207,
     )
     assert_error(
-        await post(http, f"/subjects/{SUBJECT}/versions", {"schema": record(NAMA), "id": 43, "version": 3}),
+        await post(
+            http, f"/subjects/{SUBJECT}/versions", {"schema": record(NAMA), "id": 43, "version": 3}
+        ),
         422,
         42207,
     )
@@ -389,9 +413,10 @@ async def test_export_import_round_trip(
     dsn = f"{pg_dsn.rpartition('/')[0]}/{name}"
     try:
         await migrate(dsn)
-        async with RegistryServer(dsn, port=0) as restored_server, SchemaRegistryClient(
-            restored_server.url
-        ) as restored:
+        async with (
+            RegistryServer(dsn, port=0) as restored_server,
+            SchemaRegistryClient(restored_server.url) as restored,
+        ):
             counts = await import_registry(restored, doc)
             assert counts["versions"] == 5
             assert await export_registry(restored) == doc
@@ -399,8 +424,12 @@ async def test_export_import_round_trip(
             assert await restored.get_compatibility(kematian.subject) == "FULL"
             # Old wire bytes decode against the restored registry.
             decoder = AvroDeserializer(restored)
-            assert (await decoder.deserialize(old_kematian))["nik"] == example_event(kematian)["nik"]
-            assert await decoder.deserialize(old_izin) == (await AvroDeserializer(client).deserialize(old_izin))
+            assert (await decoder.deserialize(old_kematian))["nik"] == example_event(kematian)[
+                "nik"
+            ]
+            assert await decoder.deserialize(old_izin) == (
+                await AvroDeserializer(client).deserialize(old_izin)
+            )
             # A second import is refused: the registry is no longer empty.
             with pytest.raises(OperationNotPermitted):
                 await import_registry(restored, doc)
