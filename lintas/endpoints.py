@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 from lintas.exceptions import ConfigurationError, StackError
 from lintas.kafka import KafkaConnection
 from lintas.settings import Settings
 
-__all__ = ["Endpoints", "resolve_endpoints"]
+__all__ = ["Endpoints", "registry_url", "resolve_endpoints"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +33,20 @@ def _read_secret(path: Path, field: str) -> str:
         raise ConfigurationError(field, f"cannot read {path}: {exc.strerror}") from exc
 
 
+def registry_url(settings: Settings) -> str | None:
+    """The schema registry's URL: configured, else the local stack's, else None.
+
+    Needs neither Kafka nor PostgreSQL, so registry-only commands work without them.
+    """
+    if settings.registry_url:
+        return settings.registry_url
+    from lintas.deploy.local.state import StackState
+
+    state = StackState.load(settings.data_dir)
+    comp = state.components.get("registry") if state else None
+    return comp.url if comp else None
+
+
 def resolve_endpoints(settings: Settings) -> Endpoints:
     """Addresses and credentials of Kafka, PostgreSQL and the Lintas services.
 
@@ -41,6 +54,7 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         StackError: nothing is configured and no local stack has been started.
         ConfigurationError: a configured credential cannot be read.
     """
+    from lintas.deploy.local.postgres import local_dsn
     from lintas.deploy.local.state import StackState
 
     state = StackState.load(settings.data_dir)
@@ -48,17 +62,17 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
 
     def url(name: str) -> str | None:
         comp = comps.get(name)
-        return f"http://127.0.0.1:{comp.port}" if comp and comp.port else None
+        return comp.url if comp else None
 
     bootstrap = settings.kafka_bootstrap
     if bootstrap is None:
         kafka = comps.get("kafka")
-        if kafka is None or kafka.port is None:
+        if kafka is None or kafka.address is None:
             raise StackError(
                 "No Kafka address is configured and no local stack is running.",
                 hint="Run `lintas up`, or set LINTAS_KAFKA_BOOTSTRAP (and LINTAS_PG_DSN).",
             )
-        bootstrap = f"127.0.0.1:{kafka.port}"
+        bootstrap = kafka.address
 
     k = settings.kafka
     username = k.username or (state.kafka_user if state else None)
@@ -84,8 +98,7 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
                 "No PostgreSQL address is configured and no local stack is running.",
                 hint="Run `lintas up`, or set LINTAS_PG_DSN.",
             )
-        pg_password = quote(_read_secret(Path(state.pg_passfile), "LINTAS_PG_DSN"), safe="")
-        pg_dsn = f"postgresql://{state.pg_user}:{pg_password}@127.0.0.1:{pg.port}/lintas"
+        pg_dsn = local_dsn(pg.port, _read_secret(Path(state.pg_passfile), "LINTAS_PG_DSN"))
 
     return Endpoints(
         kafka=KafkaConnection(
@@ -99,7 +112,7 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         ),
         kafka_password_file=password_file,
         pg_dsn=pg_dsn,
-        registry_url=settings.registry_url or url("registry"),
+        registry_url=registry_url(settings),
         gateway_url=url("gateway"),
         portal_url=url("portal"),
     )

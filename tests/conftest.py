@@ -83,9 +83,8 @@ def registry_url(services: TestServices, tmp_path_factory: pytest.TempPathFactor
     import subprocess
     import sys
     import time
-    import urllib.request
 
-    from lintas.deploy.local._process import free_port
+    from lintas.deploy.local._process import free_port, http_ok
 
     port = free_port()
     env = {**os.environ, "LINTAS_PG_DSN": services.endpoints.pg_dsn}
@@ -98,11 +97,9 @@ def registry_url(services: TestServices, tmp_path_factory: pytest.TempPathFactor
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+            if http_ok(f"{url}/healthz", timeout=1):
+                break
+            time.sleep(0.1)
         else:
             raise RuntimeError("the schema registry did not start in 30 s")
         yield url

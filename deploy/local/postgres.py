@@ -18,6 +18,7 @@ import pwd
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 from lintas.exceptions import ComponentFailed, DataDirCorrupt, PrerequisiteMissing
 
@@ -42,6 +43,11 @@ SERVER_SETTINGS = {
     "log_min_messages": "warning",
     "log_line_prefix": "'%m [%p] %u@%d '",
 }
+
+
+def local_dsn(port: int, password: str, database: str = PG_DATABASE) -> str:
+    """The DSN of the local cluster for the ``lintas`` role."""
+    return f"postgresql://{PG_USER}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
 
 
 def find_bindir() -> Path | None:

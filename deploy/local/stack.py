@@ -18,14 +18,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from lintas.exceptions import ComponentFailed, DataDirCorrupt, StackError
 from lintas.settings import KAFKA_VERSION, Settings
 
 from . import kafka as kafka_rt
 from . import postgres as pg_rt
-from ._process import choose_port, port_open, process_alive, spawn, terminate, wait_exit
+from ._process import (
+    choose_port,
+    http_ok,
+    port_open,
+    process_alive,
+    spawn,
+    terminate,
+    wait_exit,
+)
 from .services import SERVICES, ServiceSpec
 from .state import ComponentState, StackState
 
@@ -123,7 +130,8 @@ class LocalStack:
         from lintas.schemas.publish import CheckOutcome, register_catalog
         from lintas.schemas.registry import SchemaRegistryClient
 
-        url = f"http://127.0.0.1:{state.components['registry'].port}"
+        url = state.components["registry"].url
+        assert url is not None
 
         async def run() -> list[Any]:
             async with SchemaRegistryClient(url) as client:
@@ -251,7 +259,7 @@ class LocalStack:
         state.pg_passfile = str(self.secrets / "postgres.password")
         state.pg_dir = str(node.root)
         state.save()
-        admin = self._dsn(port, password, "postgres")
+        admin = pg_rt.local_dsn(port, password, "postgres")
 
         def ready() -> bool:
             return port_open(port) and asyncio.run(pg_rt.postgres_ready(admin, 3))
@@ -264,8 +272,6 @@ class LocalStack:
         if self._running(state, spec.name):
             self.progress(f"{spec.name}: already running")
             return
-        import urllib.request
-
         preferred = getattr(self.local, spec.port_setting) if spec.port_setting else 0
         port = self._port(state, spec.name, "http", preferred) if spec.port_setting else None
         # --data-dir in the command line doubles as the marker that proves a pid is ours.
@@ -286,35 +292,21 @@ class LocalStack:
         state.save()
 
         def ready() -> bool:
-            if port is None:
-                return True
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}{spec.health_path}", timeout=2
-                ) as resp:
-                    return bool(resp.status == 200)
-            except OSError:
-                return False
+            return comp.url is None or http_ok(comp.url + spec.health_path)
 
         from ._process import tail
 
         comp.started_s = round(self._wait_ready(spec.name, pid, ready, lambda: tail(log)), 2)
-        where = f" on http://127.0.0.1:{port}" if port else ""
+        where = f" on {comp.url}" if comp.url else ""
         self.progress(f"{spec.name}: ready{where} in {comp.started_s:.1f} s")
 
     # -- addresses -----------------------------------------------------------------------
-
-    @staticmethod
-    def _dsn(port: int, password: str, database: str = "lintas") -> str:
-        return (
-            f"postgresql://{pg_rt.PG_USER}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
-        )
 
     def admin_dsn(self, state: StackState) -> str:
         comp = state.components.get("postgres")
         if comp is None or comp.port is None:
             raise StackError("PostgreSQL is not part of this stack.", hint="Run `lintas up`.")
-        return self._dsn(comp.port, _secret(self.secrets / "postgres.password"))
+        return pg_rt.local_dsn(comp.port, _secret(self.secrets / "postgres.password"))
 
     # -- down ----------------------------------------------------------------------------
 
@@ -364,18 +356,15 @@ class LocalStack:
             if running and healthy and name == "kafka" and comp.port and state.kafka_password_file:
                 password = Path(state.kafka_password_file).read_text().strip()
                 healthy = asyncio.run(
-                    kafka_rt.kafka_ready(
-                        f"127.0.0.1:{comp.port}", state.kafka_user or "", password, 5
-                    )
+                    kafka_rt.kafka_ready(comp.address or "", state.kafka_user or "", password, 5)
                 )
                 detail = "" if healthy else "broker does not answer metadata requests"
-            address = f"127.0.0.1:{comp.port}" if comp.port else None
             rows.append(
                 ComponentStatus(
                     name=name,
                     running=running,
                     healthy=healthy,
-                    address=address,
+                    address=comp.address,
                     pid=comp.pid if running else None,
                     log=comp.log,
                     detail=detail,
@@ -384,7 +373,7 @@ class LocalStack:
         doc: dict[str, Any] = {"data_dir": str(self.data_dir)}
         kafka = state.components.get("kafka")
         pg = state.components.get("postgres")
-        doc["kafka_bootstrap"] = f"127.0.0.1:{kafka.port}" if kafka and kafka.port else None
+        doc["kafka_bootstrap"] = kafka.address if kafka else None
         doc["kafka_security"] = {
             "security_protocol": "SASL_PLAINTEXT",
             "mechanism": "SCRAM-SHA-512",
@@ -393,7 +382,7 @@ class LocalStack:
         }
         doc["kafka_version"] = KAFKA_VERSION
         if pg and pg.port and state.pg_passfile:
-            doc["pg_dsn"] = self._dsn(pg.port, Path(state.pg_passfile).read_text().strip())
+            doc["pg_dsn"] = pg_rt.local_dsn(pg.port, Path(state.pg_passfile).read_text().strip())
         else:
             doc["pg_dsn"] = None
         for key, name in (
@@ -402,7 +391,7 @@ class LocalStack:
             ("portal_url", "portal"),
         ):
             service = state.components.get(name)
-            doc[key] = f"http://127.0.0.1:{service.port}" if service and service.port else None
+            doc[key] = service.url if service else None
         doc["components"] = {
             r.name: {"running": r.running, "healthy": r.healthy, "address": r.address, "pid": r.pid}
             for r in rows

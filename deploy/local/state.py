@@ -32,6 +32,16 @@ class ComponentState:
     started_s: float | None = None
     """Seconds it took to become ready at its last start."""
 
+    @property
+    def address(self) -> str | None:
+        """``127.0.0.1:<port>``, or None for a component that does not listen."""
+        return f"127.0.0.1:{self.port}" if self.port else None
+
+    @property
+    def url(self) -> str | None:
+        """``http://127.0.0.1:<port>`` for an HTTP service."""
+        return f"http://{self.address}" if self.address else None
+
 
 @dataclass(kw_only=True)
 class StackState:

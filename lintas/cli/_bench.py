@@ -44,17 +44,9 @@ def bench(
     err_console.print(f"bench {name}: {what} ({seconds:g} s per loop) ...", highlight=False)
     kwargs: dict[str, Any] = {"seconds": seconds}
     if name == "serde":
-        kwargs["registry_url"] = _registry_url(ctx)
+        from lintas.endpoints import registry_url
+
+        kwargs["registry_url"] = registry_url(settings_of(ctx))
     run = getattr(importlib.import_module(module), function)
     figures = asyncio.run(run(**kwargs))
     print(orjson.dumps(figures).decode())
-
-
-def _registry_url(ctx: typer.Context) -> str | None:
-    from lintas.endpoints import resolve_endpoints
-    from lintas.exceptions import StackError
-
-    try:
-        return resolve_endpoints(settings_of(ctx)).registry_url
-    except StackError:
-        return None

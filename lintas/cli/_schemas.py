@@ -24,10 +24,9 @@ T = TypeVar("T")
 
 
 def _registry_url(ctx: typer.Context) -> str:
-    from lintas.endpoints import resolve_endpoints
+    from lintas.endpoints import registry_url
 
-    settings = settings_of(ctx)
-    url = settings.registry_url or resolve_endpoints(settings).registry_url
+    url = registry_url(settings_of(ctx))
     if url is None:
         raise StackError(
             "No schema registry is configured and none runs in the local stack.",

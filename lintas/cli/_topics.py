@@ -52,12 +52,12 @@ def sync(
 def list_topics(ctx: typer.Context) -> None:
     """List the platform's topics: partitions, retention and purpose."""
     from lintas.endpoints import resolve_endpoints
-    from lintas.topics import platform_topics, sync_topics
+    from lintas.topics import Action, platform_topics, sync_topics
 
     settings = settings_of(ctx)
     specs = platform_topics(settings.kafka)
     plan = asyncio.run(sync_topics(resolve_endpoints(settings).kafka, specs, dry_run=True))
-    missing = {c.spec.name for c in plan if c.action == "create"}
+    missing = {c.spec.name for c in plan if c.action is Action.CREATE}
     table = Table(title="Lintas topics")
     for col in ("topic", "partitions", "retention (days)", "purpose", "state"):
         table.add_column(col)
