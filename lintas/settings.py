@@ -28,9 +28,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lintas.exceptions import ConfigurationError
 
 __all__ = [
+    "DirectorySettings",
     "KafkaSecurityProtocol",
     "KafkaSettings",
     "LocalStackSettings",
+    "ProducerSettings",
     "SaslMechanism",
     "Settings",
     "default_cache_dir",
@@ -114,6 +116,33 @@ class LocalStackSettings(_Group):
     """Short session timeouts and no initial rebalance delay: for test runs on small machines."""
 
 
+class ProducerSettings(_Group):
+    """The producer SDK and its store-and-forward spool (``lintas.producers``)."""
+
+    spool_dir: Path | None = None
+    """Where spools live; unset means ``<data_dir>/spool``. One spool per producer name."""
+    spool_max_bytes: Annotated[int, Field(ge=1024 * 1024)] = 1024**3
+    """Bound of one spool; a full spool makes ``send`` raise ``SpoolFull``."""
+    send_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """A send not acknowledged within this goes to the spool."""
+    start_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    stop_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+
+class DirectorySettings(_Group):
+    """The directory of OPDs, applications, subscribers and subscriptions (``lintas.directory``)."""
+
+    pemda_name: str = "Pemerintah Kota Bandung"
+    """The Pemda this platform serves; OPDs added without one belong to it."""
+    pemda_code: str = "32.73"
+    """Kemendagri region code of the Pemda (``32.73`` Kota Bandung)."""
+    integrated_window_days: Annotated[int, Field(ge=1, le=365)] = 30
+    """An application is integrated when it produced or received an event this recently."""
+    secret_key_file: Path | None = None
+    """Key that encrypts webhook signing secrets at rest; unset means
+    ``<data_dir>/secrets/directory.key`` (created on first use)."""
+
+
 class Settings(BaseSettings):
     """Root settings; one nested group per component."""
 
@@ -141,6 +170,8 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     local: LocalStackSettings = LocalStackSettings()
+    producer: ProducerSettings = ProducerSettings()
+    directory: DirectorySettings = DirectorySettings()
 
     @field_validator("timezone")
     @classmethod

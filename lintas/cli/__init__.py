@@ -1,7 +1,16 @@
 """The ``lintas`` command line."""
 
 # Importing the command modules registers their commands on ``app``.
-from . import _bench, _registry, _schemas, _stack, _topics  # noqa: F401
+from . import (  # noqa: F401
+    _bench,
+    _directory,
+    _gateway,
+    _registry,
+    _schemas,
+    _spool,
+    _stack,
+    _topics,
+)
 from ._app import app, main
 
 __all__ = ["app", "main"]

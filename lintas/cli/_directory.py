@@ -1,0 +1,1 @@
+"""``lintas opd|apps|subscribers|subscriptions|directory``: who is on the platform."""

@@ -1,0 +1,1 @@
+"""``lintas gateway``: the HTTP ingest gateway."""

@@ -1,0 +1,1 @@
+"""``lintas spool``: inspect and drain producer spools."""
