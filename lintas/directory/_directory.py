@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Self
 
@@ -134,6 +136,8 @@ class Directory:
         self.catalog = catalog or load_catalog()
         self._owns_pool = owns_pool
         self.last_publish_error: BaseException | None = None
+        # The connection of an open transaction() block, so nested changes join it.
+        self._current: ContextVar[Any | None] = ContextVar("directory_tx", default=None)
 
     @classmethod
     async def open(
@@ -174,6 +178,41 @@ class Directory:
             owns_pool=True,
         )
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Make every change inside the block one transaction (an import, a bulk edit).
+
+        Changes are published once the whole block has committed; an error anywhere rolls
+        all of them back.
+        """
+        async with self._tx():
+            yield
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[Any]:
+        outer = self._current.get()
+        if outer is not None:
+            async with outer.transaction():  # a savepoint inside the caller's transaction
+                yield outer
+            return
+        async with self._pool.acquire() as conn:
+            token = self._current.set(conn)
+            try:
+                async with conn.transaction():
+                    yield conn
+            finally:
+                self._current.reset(token)
+        await self._after_change()
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Any]:
+        outer = self._current.get()
+        if outer is not None:
+            yield outer
+            return
+        async with self._pool.acquire() as conn:
+            yield conn
+
     async def close(self) -> None:
         if self._publisher is not None:
             await self._publisher.stop()
@@ -205,7 +244,7 @@ class Directory:
 
     async def pending_changes(self) -> int:
         """How many committed changes wait to be published."""
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             return int(
                 await conn.fetchval(
                     "SELECT count(*) FROM lintas.dir_changes WHERE published_at IS NULL"
@@ -239,7 +278,7 @@ class Directory:
                 **{k: v for k, v in data.items() if v is not None},
             }
         opd = parse_entry(Opd, data, kind="OPD")
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             await self._unique(conn, "OPD", "lintas.dir_opds", "code", opd.code)
             await self._unique_ci(conn, "OPD", "lintas.dir_opds", "name", opd.name)
             await conn.execute(
@@ -252,11 +291,10 @@ class Directory:
                 opd.contact,
             )
             await self._emit(conn, entity_key("opd", opd.code), self._opd_snapshot(opd))
-        await self._after_change()
         return opd
 
     async def update_opd(self, code: str, **changes: Any) -> Opd:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             current = await self._get_opd(conn, code, lock=True)
             opd = parse_entry(Opd, {**current.model_dump(), **changes}, kind="OPD")
             if opd.code != code:
@@ -273,15 +311,14 @@ class Directory:
                 opd.contact,
             )
             await self._emit(conn, entity_key("opd", opd.code), self._opd_snapshot(opd))
-        await self._after_change()
         return opd
 
     async def get_opd(self, code: str) -> Opd:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             return await self._get_opd(conn, code)
 
     async def list_opds(self) -> list[Opd]:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch("SELECT * FROM lintas.dir_opds ORDER BY code")
         return [Opd.model_validate(_row_dict(r)) for r in rows]
 
@@ -307,7 +344,7 @@ class Directory:
             The application and the new key; the key's token is shown only this once.
         """
         app = parse_entry(Application, data, kind="application")
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             await self._check_application(conn, app)
             await self._unique(conn, "application", "lintas.dir_applications", "id", app.id)
             await self._unique_ci(
@@ -335,12 +372,11 @@ class Directory:
             )
             await self._emit(conn, entity_key("app", app.id), self._app_snapshot(app))
             issued = await self._issue_key(conn, app.id, None) if issue_key else None
-        await self._after_change()
         return app, issued
 
     async def update_application(self, app_id: str, **changes: Any) -> Application:
         """Change fields of an application (not its id or OPD)."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             current = await self._get_app(conn, app_id, lock=True)
             app = parse_entry(Application, {**current.model_dump(), **changes}, kind="application")
             problems = [
@@ -375,12 +411,11 @@ class Directory:
                 app.kafka_principal,
             )
             await self._emit(conn, entity_key("app", app.id), self._app_snapshot(app))
-        await self._after_change()
         return app
 
     async def retire_application(self, app_id: str) -> Application:
         """Mark an application retired and revoke all its keys."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             current = await self._get_app(conn, app_id, lock=True)
             app = current.model_copy(update={"status": AppStatus.RETIRED})
             await conn.execute(
@@ -389,15 +424,14 @@ class Directory:
             )
             await self._emit(conn, entity_key("app", app.id), self._app_snapshot(app))
             await self._revoke(conn, app_id, None)
-        await self._after_change()
         return app
 
     async def get_application(self, app_id: str) -> Application:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             return await self._get_app(conn, app_id)
 
     async def list_applications(self, *, opd: str | None = None) -> list[Application]:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             if opd is not None:
                 await self._get_opd(conn, opd)
             rows = await conn.fetch(
@@ -441,7 +475,7 @@ class Directory:
             overlap: how long existing keys keep working, so the app can switch over;
                 None leaves them valid until revoked.
         """
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             app = await self._get_app(conn, app_id, lock=True)
             if app.status is AppStatus.RETIRED:
                 raise InvalidEntry(
@@ -450,7 +484,6 @@ class Directory:
                     [Problem("status", "a retired application cannot get keys", "retired")],
                 )
             issued = await self._issue_key(conn, app_id, overlap)
-        await self._after_change()
         return issued
 
     async def _issue_key(self, conn: Any, app_id: str, overlap: dt.timedelta | None) -> IssuedKey:
@@ -485,7 +518,7 @@ class Directory:
                 the last 7 days without any key, and ``force`` is False.
             NotFound: no such application, or no such active key of it.
         """
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             await self._get_app(conn, app_id, lock=True)
             keys = await self._keys(conn, app_id)
             now = _now()
@@ -505,7 +538,6 @@ class Directory:
                     "until it gets a new key."
                 )
             revoked = await self._revoke(conn, app_id, key_id)
-        await self._after_change()
         return revoked
 
     async def _revoke(self, conn: Any, app_id: str, key_id: str | None) -> list[str]:
@@ -520,7 +552,7 @@ class Directory:
         return [row["id"] for row in rows]
 
     async def list_keys(self, app_id: str) -> list[ApiKeyInfo]:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             await self._get_app(conn, app_id)
             return await self._keys(conn, app_id)
 
@@ -548,7 +580,7 @@ class Directory:
             InvalidApiKey: malformed, unknown, revoked or expired key, or a retired app.
         """
         key_id, secret = _secrets.parse_api_key(token)
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             row = await conn.fetchrow(
                 "SELECT k.*, a.status AS app_status FROM lintas.dir_api_keys k "
                 "JOIN lintas.dir_applications a ON a.id = k.app_id WHERE k.id = $1",
@@ -573,7 +605,7 @@ class Directory:
 
     async def touch_key(self, key_id: str, at: dt.datetime | None = None) -> None:
         """Record that a key was used (services that verify from the topic call this)."""
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             await conn.execute(
                 "UPDATE lintas.dir_api_keys SET last_used_at = $2 WHERE id = $1 "
                 "AND (last_used_at IS NULL OR last_used_at < $2)",
@@ -618,7 +650,7 @@ class Directory:
             deliverer reads it through :meth:`webhook_secrets`).
         """
         sub = parse_entry(Subscriber, data, kind="subscriber")
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             await self._check_subscriber(conn, sub)
             await self._unique(conn, "subscriber", "lintas.dir_subscribers", "name", sub.name)
             await conn.execute(
@@ -636,13 +668,12 @@ class Directory:
             if sub.mode is DeliveryMode.WEBHOOK:
                 secret = await self._new_secret(conn, sub.name, None)
             await self._emit_subscriber(conn, sub)
-        await self._after_change()
         return sub, secret
 
     async def update_subscriber(self, name: str, **changes: Any) -> Subscriber:
         """Change a subscriber (delivery, contact, status); a switch to webhook adds a secret
         only through :meth:`rotate_webhook_secret`."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             current = await self._get_subscriber(conn, name, lock=True)
             sub = parse_entry(Subscriber, {**current.model_dump(), **changes}, kind="subscriber")
             problems = [
@@ -664,7 +695,6 @@ class Directory:
                 sub.status.value,
             )
             await self._emit_subscriber(conn, sub)
-        await self._after_change()
         return sub
 
     async def set_subscriber_status(self, name: str, status: SubscriberStatus) -> Subscriber:
@@ -675,7 +705,7 @@ class Directory:
     ) -> str:
         """A new signing secret; the old ones stay valid for ``overlap`` (receivers accept
         any of the signatures Standard Webhooks sends during the overlap)."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             sub = await self._get_subscriber(conn, name, lock=True)
             if sub.mode is not DeliveryMode.WEBHOOK:
                 raise InvalidEntry(
@@ -685,12 +715,11 @@ class Directory:
                 )
             secret = await self._new_secret(conn, name, overlap)
             await self._emit_subscriber(conn, sub)
-        await self._after_change()
         return secret
 
     async def webhook_secrets(self, name: str) -> list[str]:
         """The subscriber's valid signing secrets, newest first (for the deliverer)."""
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             await self._get_subscriber(conn, name)
             rows = await conn.fetch(
                 "SELECT secret_enc FROM lintas.dir_webhook_secrets WHERE subscriber = $1 "
@@ -719,11 +748,11 @@ class Directory:
         return secret
 
     async def get_subscriber(self, name: str) -> Subscriber:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             return await self._get_subscriber(conn, name)
 
     async def list_subscribers(self, *, opd: str | None = None) -> list[Subscriber]:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT * FROM lintas.dir_subscribers WHERE $1::text IS NULL OR opd = $1 "
                 "ORDER BY name",
@@ -769,7 +798,7 @@ class Directory:
 
     async def add_subscription(self, data: Subscription | Mapping[str, Any]) -> Subscription:
         sub = parse_entry(Subscription, data, kind="subscription")
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             await self._check_subscription(conn, sub)
             await self._unique(conn, "subscription", "lintas.dir_subscriptions", "name", sub.name)
             await conn.execute(
@@ -784,11 +813,10 @@ class Directory:
                 sub.status.value,
             )
             await self._emit(conn, entity_key("subscription", sub.name), self._sub_snapshot(sub))
-        await self._after_change()
         return sub
 
     async def update_subscription(self, name: str, **changes: Any) -> Subscription:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             current = await self._get_subscription(conn, name, lock=True)
             sub = parse_entry(
                 Subscription, {**current.model_dump(), **changes}, kind="subscription"
@@ -812,23 +840,21 @@ class Directory:
                 sub.status.value,
             )
             await self._emit(conn, entity_key("subscription", sub.name), self._sub_snapshot(sub))
-        await self._after_change()
         return sub
 
     async def remove_subscription(self, name: str) -> Subscription:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             sub = await self._get_subscription(conn, name, lock=True)
             await conn.execute("DELETE FROM lintas.dir_subscriptions WHERE name = $1", name)
             await self._emit(conn, entity_key("subscription", name), None)
-        await self._after_change()
         return sub
 
     async def get_subscription(self, name: str) -> Subscription:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             return await self._get_subscription(conn, name)
 
     async def list_subscriptions(self, *, subscriber: str | None = None) -> list[Subscription]:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             if subscriber is not None:
                 await self._get_subscriber(conn, subscriber)
             rows = await conn.fetch(
@@ -875,7 +901,7 @@ class Directory:
         if produced < 0 or received < 0:
             raise ValueError("produced and received must not be negative")
         at = at or _now()
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             await conn.execute(
                 "INSERT INTO lintas.dir_activity AS a (app_id, day, produced, received, "
                 "last_produced_at, last_received_at) VALUES ($1, ($2::timestamptz AT TIME ZONE "
@@ -900,7 +926,7 @@ class Directory:
         received an event within the window (``directory.integrated_window_days``)."""
         now = now or _now()
         since = now - dt.timedelta(days=self._settings.integrated_window_days)
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT a.id, a.opd, a.status, max(x.last_produced_at) AS last_produced_at, "
                 "max(x.last_received_at) AS last_received_at, "

@@ -86,9 +86,7 @@ async def test_application_rules_name_field_and_rule(directory: Directory) -> No
         await directory.add_application(_app(opd="dinkes"))
     assert "not a registered OPD" in _problems(bad.value)["opd"]
     with pytest.raises(InvalidEntry) as bad:
-        await directory.add_application(
-            _app(opd="dinsos", produces=[KEMATIAN, "dukcapil.nope.v1"])
-        )
+        await directory.add_application(_app(opd="dinsos", produces=[KEMATIAN, "dukcapil.nope.v1"]))
     rules = [p.rule for p in bad.value.problems if p.field == "produces"]
     assert any("only dinsos.*" in r for r in rules)
     assert any("not in the catalog" in r for r in rules)
@@ -109,7 +107,7 @@ async def test_keys_are_shown_once_stored_hashed_rotated_with_overlap_and_revoke
         dumped = str([dict(r) for r in stored])
     finally:
         await conn.close()
-    assert first.token.split("_")[2] not in dumped  # the secret is nowhere in the table
+    assert first.token[16:] not in dumped  # the secret is nowhere in the table
 
     second = await directory.issue_key(app.id, overlap=dt.timedelta(hours=1))
     keys = {k.key_id: k for k in await directory.list_keys(app.id)}
@@ -243,5 +241,18 @@ async def test_every_change_lands_in_the_outbox_without_secrets(
         "subscriber:sikesra",
     ]
     text = " ".join(r["s"] for r in rows)
-    assert key.token.split("_")[2] not in text and secret not in text
+    assert key.token[16:] not in text and secret not in text
     assert await directory.pending_changes() == len(rows)
+
+
+async def test_a_transaction_block_is_all_or_nothing(directory: Directory) -> None:
+    with pytest.raises(InvalidEntry):
+        async with directory.transaction():
+            await directory.add_opd({"code": "dukcapil", "name": "Disdukcapil"})
+            await directory.add_application(_app(pse_number="wrong"))
+    assert await directory.list_opds() == []
+    assert await directory.pending_changes() == 0
+    async with directory.transaction():
+        await directory.add_opd({"code": "dukcapil", "name": "Disdukcapil"})
+        await directory.add_application(_app())
+    assert [a.id for a in await directory.list_applications()] == ["siak"]
