@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lintas.kafka import KafkaConnection, create_admin
-from lintas.settings import KafkaSettings
+from lintas.settings import KafkaSettings, Settings
 
 __all__ = [
     "DIRECTORY_TOPIC",
@@ -27,6 +27,7 @@ __all__ = [
     "TopicSpec",
     "apply_plan",
     "desired_topics",
+    "directory_subscribers",
     "platform_topics",
     "plan_changes",
     "sync_topics",
@@ -91,11 +92,23 @@ def _retention(days: float) -> str:
     return str(int(days * _DAY_MS))
 
 
-def platform_topics(settings: KafkaSettings, *, partitions: int | None = None) -> list[TopicSpec]:
+def platform_topics(
+    settings: KafkaSettings, *, subscribers: Iterable[str] = (), partitions: int | None = None
+) -> list[TopicSpec]:
     """Every topic of the current catalog and directory (the CLI's and ``lintas up``'s view)."""
     from lintas.schemas import load_catalog
 
-    return desired_topics(settings, event_types=load_catalog(), partitions=partitions)
+    return desired_topics(
+        settings, event_types=load_catalog(), subscribers=subscribers, partitions=partitions
+    )
+
+
+async def directory_subscribers(settings: Settings) -> list[str]:
+    """Names of the directory's subscribers, each of which gets a delivery topic."""
+    from lintas.directory import Directory
+
+    async with await Directory.open(settings, publish=False) as directory:
+        return [s.name for s in await directory.list_subscribers()]
 
 
 def desired_topics(

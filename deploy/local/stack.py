@@ -117,6 +117,7 @@ class LocalStack:
                 f"database: applied migrations {', '.join(str(m.version) for m in applied)}"
             )
         self._sync_topics(state)
+        self._publish_directory()
         for spec in SERVICES:
             self._up_service(state, spec)
             state.save()
@@ -147,12 +148,26 @@ class LocalStack:
         if new:
             self.progress(f"registry: registered {len(new)} catalog schemas")
 
+    def _publish_directory(self) -> None:
+        """Send directory changes committed while Kafka was down (the outbox)."""
+        from lintas.directory import Directory
+
+        async def run() -> int:
+            async with await Directory.open(self.settings) as directory:
+                return await directory.publish_pending()
+
+        published = asyncio.run(run())
+        if published:
+            self.progress(f"directory: published {published} pending change(s)")
+
     def _sync_topics(self, state: StackState) -> None:
         from lintas.endpoints import resolve_endpoints
-        from lintas.topics import Action, platform_topics, sync_topics
+        from lintas.topics import Action, directory_subscribers, platform_topics, sync_topics
 
         conn = resolve_endpoints(self.settings).kafka
-        plan = asyncio.run(sync_topics(conn, platform_topics(self.settings.kafka)))
+        subscribers = asyncio.run(directory_subscribers(self.settings))
+        specs = platform_topics(self.settings.kafka, subscribers=subscribers)
+        plan = asyncio.run(sync_topics(conn, specs))
         created = [c for c in plan if c.action is Action.CREATE]
         if created:
             self.progress(f"kafka: created {len(created)} topics (lintas topics list)")

@@ -27,16 +27,17 @@ def sync(
         typer.Option(min=1, max=1000, help="Partition count (default LINTAS_KAFKA__PARTITIONS)."),
     ] = None,
 ) -> None:
-    """Create every topic the catalog and the platform need; grow, never shrink.
+    """Create every topic the catalog, the directory and the platform need; grow, never shrink.
 
     Idempotent: a second run changes nothing. Topics with more partitions than asked for are
     left as they are and reported.
     """
     from lintas.endpoints import resolve_endpoints
-    from lintas.topics import Action, platform_topics, sync_topics
+    from lintas.topics import Action, directory_subscribers, platform_topics, sync_topics
 
     settings = settings_of(ctx)
-    specs = platform_topics(settings.kafka, partitions=partitions)
+    subscribers = asyncio.run(directory_subscribers(settings))
+    specs = platform_topics(settings.kafka, subscribers=subscribers, partitions=partitions)
     conn = resolve_endpoints(settings).kafka
     plan = asyncio.run(sync_topics(conn, specs, dry_run=dry_run))
     verb = "would" if dry_run else "did"
@@ -52,10 +53,11 @@ def sync(
 def list_topics(ctx: typer.Context) -> None:
     """List the platform's topics: partitions, retention and purpose."""
     from lintas.endpoints import resolve_endpoints
-    from lintas.topics import Action, platform_topics, sync_topics
+    from lintas.topics import Action, directory_subscribers, platform_topics, sync_topics
 
     settings = settings_of(ctx)
-    specs = platform_topics(settings.kafka)
+    subscribers = asyncio.run(directory_subscribers(settings))
+    specs = platform_topics(settings.kafka, subscribers=subscribers)
     plan = asyncio.run(sync_topics(resolve_endpoints(settings).kafka, specs, dry_run=True))
     missing = {c.spec.name for c in plan if c.action is Action.CREATE}
     table = Table(title="Lintas topics")

@@ -73,7 +73,14 @@ class SecretBox:
 
     def __init__(self, key_file: Path) -> None:
         self.key_file = key_file
-        self._fernet = Fernet(self._load_or_create(key_file))
+        self._fernet: Fernet | None = None
+
+    @property
+    def fernet(self) -> Fernet:
+        # Loaded on first use, so opening the directory only to read creates no key file.
+        if self._fernet is None:
+            self._fernet = Fernet(self._load_or_create(self.key_file))
+        return self._fernet
 
     @staticmethod
     def _load_or_create(path: Path) -> bytes:
@@ -98,11 +105,11 @@ class SecretBox:
         return key
 
     def seal(self, secret: str) -> bytes:
-        return self._fernet.encrypt(secret.encode())
+        return self.fernet.encrypt(secret.encode())
 
     def open(self, sealed: bytes) -> str:
         try:
-            return self._fernet.decrypt(sealed).decode()
+            return self.fernet.decrypt(sealed).decode()
         except InvalidToken as exc:
             raise ConfigurationError(
                 "LINTAS_DIRECTORY__SECRET_KEY_FILE",

@@ -304,9 +304,7 @@ def parse_entry(model: type[M], data: Any, *, kind: str | None = None) -> M:
             if isinstance(value, dict | list):
                 value = None
             problems.append(Problem(field, msg, value))
-        key = (
-            data.get("name") or data.get("id") or data.get("code")
-            if isinstance(data, dict)
-            else None
-        )
+        key = None
+        if isinstance(data, dict):
+            key = next((str(data[k]) for k in ("id", "code", "name") if data.get(k)), None)
         raise InvalidEntry(kind or model.__name__.lower(), key, problems) from None
