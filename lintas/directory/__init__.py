@@ -13,13 +13,8 @@ tables::
         )
 """
 
-from ._directory import (
-    DEFAULT_ROTATION_OVERLAP,
-    KEY_IN_USE_WINDOW,
-    Directory,
-    entity_key,
-    key_refusal,
-)
+from ._base import DEFAULT_ROTATION_OVERLAP, KEY_IN_USE_WINDOW, entity_key, key_refusal
+from ._directory import Directory
 from .exceptions import (
     AlreadyExists,
     ConfirmationRequired,
