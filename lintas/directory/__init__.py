@@ -43,6 +43,31 @@ from .models import (
     parse_entry,
 )
 from .routing import Route, matched_event_types, matches, project, route
+from .transfer import (
+    FORMAT_VERSION,
+    ChangeAction,
+    EntryChange,
+    EntryKind,
+    FieldChange,
+    ImportPlan,
+    ImportResult,
+    apply_import,
+    diff_directory,
+    dump_yaml,
+    export_yaml,
+    load_yaml,
+    plan_import,
+)
+from .view import (
+    ApiKeyEntry,
+    DirectoryChange,
+    DirectorySnapshot,
+    DirectoryUnavailable,
+    DirectoryView,
+    EntityKind,
+    MalformedChange,
+    decode_change,
+)
 
 __all__ = [
     # the API
@@ -74,12 +99,35 @@ __all__ = [
     "matches",
     "project",
     "route",
+    # YAML export and import
+    "FORMAT_VERSION",
+    "ChangeAction",
+    "EntryChange",
+    "EntryKind",
+    "FieldChange",
+    "ImportPlan",
+    "ImportResult",
+    "apply_import",
+    "diff_directory",
+    "dump_yaml",
+    "export_yaml",
+    "load_yaml",
+    "plan_import",
+    # the live view (running services)
+    "ApiKeyEntry",
+    "DirectoryChange",
+    "DirectorySnapshot",
+    "DirectoryView",
+    "EntityKind",
+    "decode_change",
     # errors
     "AlreadyExists",
     "ConfirmationRequired",
     "DirectoryError",
+    "DirectoryUnavailable",
     "InvalidApiKey",
     "InvalidEntry",
+    "MalformedChange",
     "NotFound",
     "Problem",
 ]

@@ -16,6 +16,7 @@ from lintas.kafka import KafkaConnection
 from lintas.postgres import create_pool
 from lintas.schemas import Catalog, load_catalog
 from lintas.settings import DirectorySettings, Settings
+from lintas.topics import DIRECTORY_TOPIC
 
 from . import _secrets
 from ._outbox import ChangePublisher
@@ -122,6 +123,7 @@ class DirectoryBase:
         kafka: KafkaConnection | None = None,
         publish: bool = True,
         catalog: Catalog | None = None,
+        topic: str = DIRECTORY_TOPIC,
     ) -> Self:
         """Connect to the directory's database (and Kafka, to publish changes).
 
@@ -130,6 +132,7 @@ class DirectoryBase:
             pg_dsn: overrides the resolved database address.
             kafka: overrides the resolved Kafka connection.
             publish: False keeps changes in the outbox (tests, offline imports).
+            topic: where changes are published (tests give each their own topic).
         """
         if pg_dsn is None or (publish and kafka is None):
             from lintas.endpoints import resolve_endpoints
@@ -147,7 +150,9 @@ class DirectoryBase:
             pool,
             settings=settings.directory,
             secret_box=_secrets.SecretBox(key_file),
-            publisher=ChangePublisher(kafka) if publish and kafka is not None else None,
+            publisher=(
+                ChangePublisher(kafka, topic=topic) if publish and kafka is not None else None
+            ),
             catalog=catalog,
             owns_pool=True,
         )

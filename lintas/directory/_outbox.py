@@ -81,8 +81,10 @@ class ChangePublisher:
 
     async def _publish_batch(self, pool: Any) -> int:
         async with pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _PUBLISH_LOCK):
-                return 0  # another publisher is at it and will publish these too
+            # Wait for a concurrent publisher rather than skip: it may have read its rows
+            # before our change committed, so skipping could leave ours unpublished.
+            await conn.execute(f"SET LOCAL lock_timeout = '{int(self._timeout * 1000)}ms'")
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _PUBLISH_LOCK)
             rows = await conn.fetch(
                 "SELECT seq, entity_key, snapshot FROM lintas.dir_changes "
                 "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
@@ -92,16 +94,9 @@ class ChangePublisher:
                 return 0
             try:
                 producer = await self._ensure_producer()
-                futures = [
-                    await producer.send(
-                        self._topic,
-                        key=row["entity_key"].encode(),
-                        value=encode_snapshot(row["snapshot"]),
-                        headers=[("lintas_seq", str(row["seq"]).encode())],
-                    )
-                    for row in rows
-                ]
-                await asyncio.wait_for(asyncio.gather(*futures), self._timeout)
+                # One bound over metadata waits (a missing topic blocks send() for the
+                # client's request timeout) and acknowledgements.
+                await asyncio.wait_for(self._send_all(producer, rows), self._timeout)
             except BaseException:
                 # A producer that timed out may still deliver later; start clean next time.
                 await self.stop()
@@ -111,3 +106,15 @@ class ChangePublisher:
                 [row["seq"] for row in rows],
             )
             return len(rows)
+
+    async def _send_all(self, producer: Any, rows: list[Any]) -> None:
+        futures = [
+            await producer.send(
+                self._topic,
+                key=row["entity_key"].encode(),
+                value=encode_snapshot(row["snapshot"]),
+                headers=[("lintas_seq", str(row["seq"]).encode())],
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*futures)
