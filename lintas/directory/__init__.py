@@ -15,6 +15,7 @@ tables::
 
 from ._base import DEFAULT_ROTATION_OVERLAP, KEY_IN_USE_WINDOW, entity_key, key_refusal
 from ._directory import Directory
+from .activity import ActivitySink, ActivityTracker
 from .exceptions import (
     AlreadyExists,
     ConfirmationRequired,
@@ -72,6 +73,8 @@ from .view import (
 __all__ = [
     # the API
     "Directory",
+    "ActivitySink",
+    "ActivityTracker",
     "DEFAULT_ROTATION_OVERLAP",
     "KEY_IN_USE_WINDOW",
     "entity_key",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -220,6 +221,19 @@ class DirectoryBase:
         if self._publisher is None:
             raise RuntimeError("this Directory was opened without a Kafka connection")
         return await self._publisher.publish_pending(self._pool)
+
+    async def run_publisher(self, interval: float = 5.0) -> None:
+        """Publish pending changes every ``interval`` seconds until cancelled.
+
+        Long-running services (the portal, the gateway) run this so a change committed
+        while Kafka was away reaches ``lintas.directory`` without anyone's help.
+        """
+        while True:
+            try:
+                await self.publish_pending()
+            except Exception as exc:  # Kafka still away: the rows wait for the next round
+                log.warning("directory changes not yet published: %s", exc)
+            await asyncio.sleep(interval)
 
     async def pending_changes(self) -> int:
         """How many committed changes wait to be published."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from ._applications import ApplicationsMixin
-from ._base import utcnow
+from ._base import NOT_FOUND_HINTS, utcnow
 from ._subscribers import SubscribersMixin
+from .exceptions import NotFound
 from .models import AppStatus, DirectoryData, IntegrationStatus
 
 __all__ = ["Directory"]
@@ -35,11 +36,19 @@ class Directory(ApplicationsMixin, SubscribersMixin):
         received: int = 0,
         at: dt.datetime | None = None,
     ) -> None:
-        """Count events an application produced or received (called by the services)."""
+        """Count events an application produced or received (called by the services).
+
+        Raises:
+            NotFound: no application ``app_id`` (events from an unregistered source).
+        """
         if produced < 0 or received < 0:
             raise ValueError("produced and received must not be negative")
         at = at or utcnow()
         async with self._conn() as conn:
+            if not await conn.fetchval(
+                "SELECT 1 FROM lintas.dir_applications WHERE id = $1", app_id
+            ):
+                raise NotFound("application", app_id, hint=NOT_FOUND_HINTS["application"])
             await conn.execute(
                 "INSERT INTO lintas.dir_activity AS a (app_id, day, produced, received, "
                 "last_produced_at, last_received_at) VALUES ($1, ($2::timestamptz AT TIME ZONE "

@@ -256,3 +256,26 @@ async def test_a_transaction_block_is_all_or_nothing(directory: Directory) -> No
         await directory.add_opd({"code": "dukcapil", "name": "Disdukcapil"})
         await directory.add_application(_app())
     assert [a.id for a in await directory.list_applications()] == ["siak"]
+
+
+async def test_activity_tracker_buffers_counts_and_makes_an_app_integrated(
+    directory: Directory,
+) -> None:
+    from lintas.directory import ActivityTracker
+
+    await _seed(directory)
+    app, _ = await directory.add_application(_app())
+    tracker = ActivityTracker(directory, interval=3600)
+    for _ in range(5):
+        tracker.produced(app.id)
+    tracker.received(app.id, 2)
+    tracker.produced("not-registered")  # dropped with a warning, never blocks the others
+    report = {r.app_id: r for r in await directory.integration_report()}
+    assert not report[app.id].integrated  # nothing written before the flush
+    await tracker.stop()
+    report = {r.app_id: r for r in await directory.integration_report()}
+    assert report[app.id].integrated
+    assert (report[app.id].produced_in_window, report[app.id].received_in_window) == (5, 2)
+    await tracker.flush()  # nothing left to write twice
+    report = {r.app_id: r for r in await directory.integration_report()}
+    assert report[app.id].produced_in_window == 5
