@@ -167,9 +167,17 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+_OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # The emitter falls back to quoting when a block cannot hold the text exactly.
-    style = "|" if "\n" in value else None
+    style = None
+    if any(ch in value for ch in _OTHER_BREAKS):
+        # YAML 1.1 reads these as line breaks wherever they stand unescaped, and PyYAML
+        # writes them raw in plain and block styles: only double quotes escape them.
+        style = '"'
+    elif "\n" in value:
+        style = "|"  # the emitter still quotes when a block cannot hold the text exactly
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -361,31 +369,30 @@ def load_yaml(text: str) -> DirectoryData:
         )
         raise InvalidEntry(FILE_KIND, None, problems)  # the rest may mean something else
     loaded = {s.name: tuple(_load_section(s, doc.get(s.name), problems)) for s in _SECTIONS}
-    problems += _name_clashes(loaded["opds"], loaded["applications"])
-    if problems:
-        raise InvalidEntry(FILE_KIND, None, problems)
     # Entries were validated one by one above; construct skips doing it again.
-    return DirectoryData.model_construct(
+    data = DirectoryData.model_construct(
         opds=loaded["opds"],
         applications=loaded["applications"],
         subscribers=loaded["subscribers"],
         subscriptions=loaded["subscriptions"],
     )
+    problems += _name_clashes(data)
+    if problems:
+        raise InvalidEntry(FILE_KIND, None, problems)
+    return data
 
 
-def _name_clashes(opds: Iterable[BaseModel], apps: Iterable[BaseModel]) -> list[Problem]:
-    """Names the directory keeps unique (case-insensitively) but that are not keys."""
+def _name_clashes(data: DirectoryData) -> list[Problem]:
+    """Names the directory keeps unique (case-insensitively) that two entries share."""
     problems = []
     seen: dict[tuple[str, ...], int] = {}
-    for i, opd in enumerate(opds):
-        assert isinstance(opd, Opd)
+    for i, opd in enumerate(data.opds):
         first = seen.setdefault(("opd", opd.name.lower()), i)
         if first != i:
             problems.append(
                 Problem(f"opds[{i}].name", f"is already the name of opds[{first}]", opd.name)
             )
-    for i, app in enumerate(apps):
-        assert isinstance(app, Application)
+    for i, app in enumerate(data.applications):
         first = seen.setdefault(("app", app.opd, app.name.lower()), i)
         if first != i:
             problems.append(
@@ -527,7 +534,11 @@ class ImportPlan:
         n = self.counts()
         removed = n["delete"] + n["retire"] + n["disable"]
         if not self.has_changes:
-            return f"No changes: the directory matches the file ({n['unchanged']} unchanged)."
+            absent = f", {n['not-in-file']} not in the file" if n["not-in-file"] else ""
+            return (
+                "No changes: the directory already holds the file's entries as they are "
+                f"({n['unchanged']} unchanged{absent})."
+            )
         parts = [
             f"{n['create']} to create",
             f"{n['update']} to update",
@@ -669,8 +680,7 @@ def _check(current: DirectoryData, target: DirectoryData, catalog: Catalog) -> l
             else:
                 found = []
             problems += [Problem(f"{path}.{p.field}", p.rule, p.value) for p in found]
-    problems += _taken_names(current, target)
-    return problems
+    return problems + _name_clashes(target) + _taken_names(current, target)
 
 
 def _taken_names(current: DirectoryData, target: DirectoryData) -> list[Problem]:
