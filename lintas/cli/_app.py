@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lintas.exceptions import LintasError
 from lintas.settings import Settings, load_settings
@@ -64,9 +65,10 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 def fail(error: LintasError) -> None:
     """Print an expected error as one paragraph and exit non-zero (no traceback)."""
-    err_console.print(f"[bold red]error:[/] {error.message}", highlight=False)
+    # Messages quote user input and rules ("[a-z]..."): print them as text, not markup.
+    err_console.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False)
     if error.hint:
-        err_console.print(error.hint, highlight=False)
+        err_console.print(escape(error.hint), highlight=False)
 
 
 def main() -> None:

@@ -121,7 +121,9 @@ def _schema_fields(doc: dict[str, Any]) -> tuple[str, str | None]:
 
 def _schema_id(request: Request) -> int:
     raw = request.path_params["schema_id"]
-    if not raw.isdigit():
+    # Ids are PostgreSQL integers: anything beyond int32 cannot exist (and would overflow
+    # the query's parameter), so it is simply not found.
+    if not raw.isdigit() or int(raw) > 2**31 - 1:
         raise SchemaNotFound(schema_id=None)
     return int(raw)
 

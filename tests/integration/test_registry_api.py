@@ -142,6 +142,7 @@ async def test_error_codes(http: httpx.AsyncClient) -> None:
     assert_error(await http.get("/schemas/ids/999"), 404, 40403)
     assert_error(await http.get("/schemas/ids/999/schema"), 404, 40403)
     assert_error(await http.get("/schemas/ids/999/subjects"), 404, 40403)
+    assert_error(await http.get("/schemas/ids/4294967280"), 404, 40403)  # beyond int32
     assert_error(await post(http, f"/subjects/{SUBJECT}", {"schema": record(NAMA)}), 404, 40403)
     assert_error(await post(http, "/subjects/nope", {"schema": V1_SCHEMA}), 404, 40401)
 
