@@ -10,7 +10,6 @@ from . import _rules, _secrets
 from ._base import (
     DEFAULT_ROTATION_OVERLAP,
     KEY_IN_USE_WINDOW,
-    NOT_FOUND_HINTS,
     TOUCH_INTERVAL,
     DirectoryBase,
     entity_key,
@@ -67,9 +66,7 @@ class ApplicationsMixin(DirectoryBase):
     async def update_opd(self, code: str, **changes: Any) -> Opd:
         async with self._tx() as conn:
             current = await self._get_opd(conn, code, lock=True)
-            opd = parse_entry(Opd, {**current.model_dump(), **changes}, kind="OPD")
-            if opd.code != code:
-                raise InvalidEntry("OPD", code, [Problem("code", "cannot be changed", opd.code)])
+            opd = self._changed_entry(current, changes, kind="OPD", key=code, fixed=("code",))
             if opd.name.lower() != current.name.lower():
                 await self._unique_ci(conn, "OPD", "lintas.dir_opds", "name", opd.name)
             await conn.execute(
@@ -94,11 +91,9 @@ class ApplicationsMixin(DirectoryBase):
         return [Opd.model_validate(row_dict(r)) for r in rows]
 
     async def _get_opd(self, conn: Any, code: str, *, lock: bool = False) -> Opd:
-        sql = "SELECT * FROM lintas.dir_opds WHERE code = $1" + (" FOR UPDATE" if lock else "")
-        row = await conn.fetchrow(sql, code)
-        if row is None:
-            raise NotFound("OPD", code, hint=NOT_FOUND_HINTS["OPD"])
-        return Opd.model_validate(row_dict(row))
+        return await self._fetch_entry(
+            conn, Opd, "lintas.dir_opds", "code", code, kind="OPD", lock=lock
+        )
 
     @staticmethod
     def _opd_snapshot(opd: Opd) -> dict[str, Any]:
@@ -149,14 +144,9 @@ class ApplicationsMixin(DirectoryBase):
         """Change fields of an application (not its id or OPD)."""
         async with self._tx() as conn:
             current = await self._get_app(conn, app_id, lock=True)
-            app = parse_entry(Application, {**current.model_dump(), **changes}, kind="application")
-            problems = [
-                Problem(f, "cannot be changed", getattr(app, f))
-                for f in ("id", "opd")
-                if getattr(app, f) != getattr(current, f)
-            ]
-            if problems:
-                raise InvalidEntry("application", app_id, problems)
+            app = self._changed_entry(
+                current, changes, kind="application", key=app_id, fixed=("id", "opd")
+            )
             await self._check_application(conn, app)
             if app.name.lower() != current.name.lower():
                 await self._unique_ci(
@@ -213,13 +203,15 @@ class ApplicationsMixin(DirectoryBase):
         return [Application.model_validate(row_dict(r)) for r in rows]
 
     async def _get_app(self, conn: Any, app_id: str, *, lock: bool = False) -> Application:
-        sql = "SELECT * FROM lintas.dir_applications WHERE id = $1" + (
-            " FOR UPDATE" if lock else ""
+        return await self._fetch_entry(
+            conn,
+            Application,
+            "lintas.dir_applications",
+            "id",
+            app_id,
+            kind="application",
+            lock=lock,
         )
-        row = await conn.fetchrow(sql, app_id)
-        if row is None:
-            raise NotFound("application", app_id, hint=NOT_FOUND_HINTS["application"])
-        return Application.model_validate(row_dict(row))
 
     async def _check_application(self, conn: Any, app: Application) -> None:
         problems = []

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import orjson
+from pydantic import BaseModel
 
 from lintas.kafka import KafkaConnection
 from lintas.postgres import create_pool
@@ -21,16 +22,14 @@ from lintas.topics import DIRECTORY_TOPIC
 
 from . import _secrets
 from ._outbox import ChangePublisher
-from .exceptions import (
-    AlreadyExists,
-)
-from .models import (
-    AppStatus,
-)
+from .exceptions import AlreadyExists, InvalidEntry, NotFound, Problem
+from .models import AppStatus, parse_entry
 
 __all__ = ["DirectoryBase", "entity_key", "key_refusal"]
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=BaseModel)
 
 # A key used this recently counts as in use: revoking the last one needs force.
 KEY_IN_USE_WINDOW = dt.timedelta(days=7)
@@ -261,6 +260,32 @@ class DirectoryBase:
         )
 
     # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    async def _fetch_entry(
+        conn: Any, model: type[E], table: str, column: str, key: str, *, kind: str, lock: bool
+    ) -> E:
+        """One entry by its key, or NotFound; ``lock`` holds its row for an update."""
+        sql = f"SELECT * FROM {table} WHERE {column} = $1" + (" FOR UPDATE" if lock else "")
+        row = await conn.fetchrow(sql, key)
+        if row is None:
+            raise NotFound(kind, key, hint=NOT_FOUND_HINTS[kind])
+        return model.model_validate(row_dict(row))
+
+    @staticmethod
+    def _changed_entry(
+        current: E, changes: Mapping[str, Any], *, kind: str, key: str, fixed: tuple[str, ...]
+    ) -> E:
+        """``current`` with ``changes`` applied and checked; the ``fixed`` fields may not change."""
+        new = parse_entry(type(current), {**current.model_dump(), **changes}, kind=kind)
+        problems = [
+            Problem(f, "cannot be changed", getattr(new, f))
+            for f in fixed
+            if getattr(new, f) != getattr(current, f)
+        ]
+        if problems:
+            raise InvalidEntry(kind, key, problems)
+        return new
 
     @staticmethod
     async def _unique(conn: Any, kind: str, table: str, column: str, value: str) -> None:

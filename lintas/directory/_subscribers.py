@@ -9,7 +9,6 @@ from typing import Any
 from . import _rules, _secrets
 from ._base import (
     DEFAULT_ROTATION_OVERLAP,
-    NOT_FOUND_HINTS,
     DirectoryBase,
     entity_key,
     row_dict,
@@ -17,7 +16,6 @@ from ._base import (
 )
 from .exceptions import (
     InvalidEntry,
-    NotFound,
     Problem,
 )
 from .models import (
@@ -69,14 +67,9 @@ class SubscribersMixin(DirectoryBase):
         only through :meth:`rotate_webhook_secret`."""
         async with self._tx() as conn:
             current = await self._get_subscriber(conn, name, lock=True)
-            sub = parse_entry(Subscriber, {**current.model_dump(), **changes}, kind="subscriber")
-            problems = [
-                Problem(f, "cannot be changed", getattr(sub, f))
-                for f in ("name", "opd")
-                if getattr(sub, f) != getattr(current, f)
-            ]
-            if problems:
-                raise InvalidEntry("subscriber", name, problems)
+            sub = self._changed_entry(
+                current, changes, kind="subscriber", key=name, fixed=("name", "opd")
+            )
             await self._check_subscriber(conn, sub)
             await conn.execute(
                 "UPDATE lintas.dir_subscribers SET app_id=$2, mode=$3, webhook_url=$4, "
@@ -155,13 +148,9 @@ class SubscribersMixin(DirectoryBase):
         return [Subscriber.model_validate(row_dict(r)) for r in rows]
 
     async def _get_subscriber(self, conn: Any, name: str, *, lock: bool = False) -> Subscriber:
-        sql = "SELECT * FROM lintas.dir_subscribers WHERE name = $1" + (
-            " FOR UPDATE" if lock else ""
+        return await self._fetch_entry(
+            conn, Subscriber, "lintas.dir_subscribers", "name", name, kind="subscriber", lock=lock
         )
-        row = await conn.fetchrow(sql, name)
-        if row is None:
-            raise NotFound("subscriber", name, hint=NOT_FOUND_HINTS["subscriber"])
-        return Subscriber.model_validate(row_dict(row))
 
     async def _check_subscriber(self, conn: Any, sub: Subscriber) -> None:
         problems = []
@@ -212,16 +201,9 @@ class SubscribersMixin(DirectoryBase):
     async def update_subscription(self, name: str, **changes: Any) -> Subscription:
         async with self._tx() as conn:
             current = await self._get_subscription(conn, name, lock=True)
-            sub = parse_entry(
-                Subscription, {**current.model_dump(), **changes}, kind="subscription"
+            sub = self._changed_entry(
+                current, changes, kind="subscription", key=name, fixed=("name", "subscriber")
             )
-            problems = [
-                Problem(f, "cannot be changed", getattr(sub, f))
-                for f in ("name", "subscriber")
-                if getattr(sub, f) != getattr(current, f)
-            ]
-            if problems:
-                raise InvalidEntry("subscription", name, problems)
             await self._check_subscription(conn, sub)
             await conn.execute(
                 "UPDATE lintas.dir_subscriptions SET event_types=$2, filter=$3, fields=$4, "
@@ -259,13 +241,15 @@ class SubscribersMixin(DirectoryBase):
         return [Subscription.model_validate(row_dict(r)) for r in rows]
 
     async def _get_subscription(self, conn: Any, name: str, *, lock: bool = False) -> Subscription:
-        sql = "SELECT * FROM lintas.dir_subscriptions WHERE name = $1" + (
-            " FOR UPDATE" if lock else ""
+        return await self._fetch_entry(
+            conn,
+            Subscription,
+            "lintas.dir_subscriptions",
+            "name",
+            name,
+            kind="subscription",
+            lock=lock,
         )
-        row = await conn.fetchrow(sql, name)
-        if row is None:
-            raise NotFound("subscription", name, hint=NOT_FOUND_HINTS["subscription"])
-        return Subscription.model_validate(row_dict(row))
 
     async def _check_subscription(self, conn: Any, sub: Subscription) -> None:
         problems = []
