@@ -1,3 +1,11 @@
 """consumers component (see its issue)."""
 
-__all__: list[str] = []
+# The subscriber SDK (the webhook deliverer is lintas.consumers.webhooks).
+from .subscriber import DeliveredEvent, SeenEvents, Subscriber
+
+__all__: list[str] = [
+    # subscriber SDK
+    "DeliveredEvent",
+    "SeenEvents",
+    "Subscriber",
+]

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lintas.exceptions import ConfigurationError, StackError
 from lintas.kafka import KafkaConnection
 from lintas.settings import Settings
 
-__all__ = ["Endpoints", "registry_url", "resolve_endpoints"]
+if TYPE_CHECKING:
+    from lintas.deploy.local.state import StackState
+
+__all__ = ["Endpoints", "kafka_connection", "registry_url", "resolve_endpoints"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,23 +51,22 @@ def registry_url(settings: Settings) -> str | None:
     return comp.url if comp else None
 
 
-def resolve_endpoints(settings: Settings) -> Endpoints:
-    """Addresses and credentials of Kafka, PostgreSQL and the Lintas services.
+def kafka_connection(settings: Settings) -> KafkaConnection:
+    """Kafka's address and credentials alone: what a producer in an OPD app needs.
+
+    Unlike :func:`resolve_endpoints` it needs no PostgreSQL address.
 
     Raises:
-        StackError: nothing is configured and no local stack has been started.
+        StackError: no Kafka address is configured and no local stack has been started.
         ConfigurationError: a configured credential cannot be read.
     """
-    from lintas.deploy.local.postgres import local_dsn
     from lintas.deploy.local.state import StackState
 
-    state = StackState.load(settings.data_dir)
+    return _kafka(settings, StackState.load(settings.data_dir))[0]
+
+
+def _kafka(settings: Settings, state: StackState | None) -> tuple[KafkaConnection, str | None]:
     comps = state.components if state else {}
-
-    def url(name: str) -> str | None:
-        comp = comps.get(name)
-        return comp.url if comp else None
-
     bootstrap = settings.kafka_bootstrap
     if bootstrap is None:
         kafka = comps.get("kafka")
@@ -89,6 +92,36 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         password = _read_secret(Path(password_file), "LINTAS_KAFKA__PASSWORD_FILE")
     if username is None:
         raise ConfigurationError("LINTAS_KAFKA__USERNAME", "a SASL username is required")
+    conn = KafkaConnection(
+        bootstrap=bootstrap,
+        username=username,
+        password=password,
+        security_protocol=k.security_protocol.value,
+        sasl_mechanism=k.sasl_mechanism.value,
+        ssl_cafile=str(k.ssl_cafile) if k.ssl_cafile else None,
+        client_id=k.client_id,
+    )
+    return conn, password_file
+
+
+def resolve_endpoints(settings: Settings) -> Endpoints:
+    """Addresses and credentials of Kafka, PostgreSQL and the Lintas services.
+
+    Raises:
+        StackError: nothing is configured and no local stack has been started.
+        ConfigurationError: a configured credential cannot be read.
+    """
+    from lintas.deploy.local.postgres import local_dsn
+    from lintas.deploy.local.state import StackState
+
+    state = StackState.load(settings.data_dir)
+    comps = state.components if state else {}
+
+    def url(name: str) -> str | None:
+        comp = comps.get(name)
+        return comp.url if comp else None
+
+    kafka, password_file = _kafka(settings, state)
 
     pg_dsn = settings.pg_dsn
     if pg_dsn is None:
@@ -101,15 +134,7 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         pg_dsn = local_dsn(pg.port, _read_secret(Path(state.pg_passfile), "LINTAS_PG_DSN"))
 
     return Endpoints(
-        kafka=KafkaConnection(
-            bootstrap=bootstrap,
-            username=username,
-            password=password,
-            security_protocol=k.security_protocol.value,
-            sasl_mechanism=k.sasl_mechanism.value,
-            ssl_cafile=str(k.ssl_cafile) if k.ssl_cafile else None,
-            client_id=k.client_id,
-        ),
+        kafka=kafka,
         kafka_password_file=password_file,
         pg_dsn=pg_dsn,
         registry_url=registry_url(settings),

@@ -19,22 +19,35 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lintas.exceptions import ConfigurationError
 
 __all__ = [
+    "DeliverSettings",
     "DirectorySettings",
+    "GatewaySettings",
     "KafkaSecurityProtocol",
     "KafkaSettings",
     "LocalStackSettings",
+    "PortalSettings",
     "ProducerSettings",
     "SaslMechanism",
     "Settings",
+    "SinkSettings",
+    "StreamsSettings",
     "default_cache_dir",
     "default_data_dir",
     "load_settings",
@@ -126,7 +139,59 @@ class ProducerSettings(_Group):
     send_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     """A send not acknowledged within this goes to the spool."""
     start_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """Connecting at start waits this long; an unreachable broker means starting offline."""
     stop_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """Stopping flushes for at most this long; what is not acknowledged by then is spooled."""
+    linger_ms: Annotated[int, Field(ge=0, le=1000)] = 5
+    """How long a batch waits for more records before it is sent (Kafka's ``linger.ms``)."""
+    batch_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    """Largest record batch per partition (Kafka's ``batch.size``); bigger batches mean fewer
+    round trips when an app sends many events at once."""
+
+
+class GatewaySettings(_Group):
+    """The HTTP ingest gateway (``lintas gateway``, :mod:`lintas.producers.gateway`).
+
+    Usage::
+
+        LINTAS_GATEWAY__RATE_LIMIT_PER_S=200 LINTAS_GATEWAY__MAX_BODY_BYTES=2097152 lintas gateway
+    """
+
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 8 * 1024 * 1024
+    """A larger request body is refused with 413. A full batch of 1,000 catalog events is
+    well under 2 MiB of JSON."""
+    max_batch_events: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    """Most events in one batch request."""
+    request_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """Reading the body and handing the events over must finish within this; a request
+    that does not gets 408 (body too slow) or 503 (events not yet acknowledged or spooled,
+    retry with the same Idempotency-Key). Keep it above ``producer.send_timeout_s``."""
+    rate_limit_per_s: Annotated[float, Field(gt=0, le=1_000_000)] = 2000.0
+    """Events per second one application may publish through one gateway process."""
+    rate_limit_burst: Annotated[int, Field(ge=1, le=10_000_000)] = 5000
+    """Events an application may publish at once above the rate (the token bucket's size);
+    at least ``max_batch_events`` so a full batch can pass."""
+    idempotency_ttl_s: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
+    """How long an Idempotency-Key (or CloudEvents id) is remembered: a retry within this
+    gets the first answer and publishes nothing new."""
+    retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 5
+    """``Retry-After`` sent with 503 answers (spool full, registry or database away)."""
+    key_touch_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """How often the last use of API keys is written to the directory (batched, not per
+    request)."""
+    directory_topic: str = "lintas.directory"
+    """The directory topic API keys are verified from (tests give each their own)."""
+    spool_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] = "gateway"
+    """Name of the gateway's producer spool (``lintas spool status`` lists it)."""
+
+    @model_validator(mode="after")
+    def _burst_fits_a_batch(self) -> GatewaySettings:
+        if self.rate_limit_burst < self.max_batch_events:
+            raise ValueError(
+                f"rate_limit_burst ({self.rate_limit_burst}) must be at least max_batch_events "
+                f"({self.max_batch_events}), or a full batch could never pass"
+            )
+        return self
 
 
 class DirectorySettings(_Group):
@@ -141,6 +206,145 @@ class DirectorySettings(_Group):
     secret_key_file: Path | None = None
     """Key that encrypts webhook signing secrets at rest; unset means
     ``<data_dir>/secrets/directory.key`` (created on first use)."""
+
+
+class PortalSettings(_Group):
+    """The portal (``lintas portal``): sign-in sessions, language, refresh."""
+
+    session_max_age_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 8 * 3600
+    """A session ends after this long without a request (the cookie is re-signed on each)."""
+    session_secret_file: Path | None = None
+    """Key that signs session cookies; unset means ``<data_dir>/secrets/portal-session.key``
+    (created on first use). Every portal instance behind one address needs the same key."""
+    secure_cookies: bool = False
+    """Send the session cookie over HTTPS only: turn on behind a TLS proxy in production."""
+    default_language: Literal["id", "en"] = "id"
+    """Language of the pages until a user switches (Bahasa Indonesia by default)."""
+    refresh_s: Annotated[float, Field(ge=1, le=600)] = 5.0
+    """How often the dashboard asks for new figures."""
+    directory_topic: str = "lintas.directory"
+    """Where directory changes made in the portal are published (tests give each their own)."""
+    metrics_topic: str = "lintas.metrics"
+    """The stream workers' one-minute counts the dashboard reads."""
+    dlq_topic: str = "lintas.dlq"
+    """The dead-letter topic whose reasons the dashboard counts."""
+
+
+class StreamsSettings(_Group):
+    """The stream workers (``lintas worker``, :mod:`lintas.streams`).
+
+    Usage::
+
+        LINTAS_STREAMS__DEDUP_HORIZON_DAYS=14 lintas worker
+    """
+
+    app_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")] = "lintas-streams"
+    """Consumer group of the workers and prefix of their internal topics (the dedup changelog)."""
+    topic_prefix: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_-]*\.)?$")] = ""
+    """Put before every topic the workers read and write (``t1.`` reads ``t1.opd.*`` and writes
+    ``t1.lintas.*``): a second platform, or a test, on a shared cluster. Empty in production."""
+    dedup_horizon_days: Annotated[float, Field(gt=0, le=365)] = 7
+    """An event id seen this recently is a duplicate; older ids are forgotten."""
+    future_skew_s: Annotated[float, Field(ge=0, le=86_400)] = 300
+    """How far in the future a date or time in an event may be (clocks of OPD servers drift)."""
+    max_record_bytes: Annotated[int, Field(ge=1024, le=900 * 1024)] = 256 * 1024
+    """A larger record (key + value) is dead-lettered as ``too_large``; keeps canonical records
+    and dead letters under the broker's 1 MiB message limit."""
+    max_in_flight: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    """Outputs sent but not yet acknowledged by the broker; a worker reads no further until
+    some are (their source offsets are committed only once they are)."""
+    stream_buffer_maxsize: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
+    """Records faust buffers per partition before it pauses fetching."""
+    commit_interval_s: Annotated[float, Field(gt=0, le=600)] = 1.0
+    """How often consumed offsets are committed; a crash reprocesses at most this much."""
+    session_timeout_s: Annotated[float, Field(ge=6, le=300)] = 30
+    """A worker silent this long is dropped from the group and its partitions reassigned."""
+    topic_refresh_s: Annotated[float, Field(gt=0, le=3600)] = 10
+    """How often workers look for new ``opd.*`` topics (new event types) to subscribe to."""
+    metrics_window_s: Annotated[int, Field(ge=1, le=3600)] = 60
+    """Width of the tumbling windows counted to ``lintas.metrics`` (one minute)."""
+
+
+class DeliverSettings(_Group):
+    """The webhook deliverer (``lintas deliver``, :mod:`lintas.consumers.webhooks`).
+
+    Usage::
+
+        LINTAS_DELIVER__RETRY_HORIZON_S=3600 LINTAS_DELIVER__MAX_IN_FLIGHT=32 lintas deliver
+    """
+
+    group_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")] = (
+        "lintas-deliver"
+    )
+    """Consumer group of the deliverers; also the key of their offsets in PostgreSQL."""
+    directory_topic: str = "lintas.directory"
+    """Where the deliverer follows the directory (tests give each their own)."""
+    request_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """A POST not answered within this is a timeout (retried)."""
+    connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    max_in_flight: Annotated[int, Field(ge=1, le=256)] = 16
+    """Concurrent POSTs per subscriber (never more than one per event key)."""
+    retry_horizon_s: Annotated[float, Field(ge=1, le=14 * 86_400)] = 86_400.0
+    """An event not delivered this long after it was queued goes to the subscriber's DLQ."""
+    backoff_initial_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    """Delay before the first retry; each further retry doubles it (with jitter)."""
+    backoff_max_s: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
+    """Longest delay between two attempts, a ``Retry-After`` included."""
+    breaker_threshold: Annotated[int, Field(ge=1, le=10_000)] = 5
+    """Consecutive failures (5xx, timeouts, connection errors) that open a subscriber's circuit."""
+    breaker_cooldown_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """How long an open circuit waits before one probe; doubles while probes fail."""
+    copy_batch_max: Annotated[int, Field(ge=1, le=10_000)] = 500
+    """Records copied from the delivery topics into the queue per transaction."""
+    poll_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often an idle subscriber's queue is looked at for retries that fell due."""
+    log_retention_days: Annotated[float, Field(gt=0, le=365)] = 7.0
+    """Delivered and dead-lettered events and their attempts are kept this long."""
+    secrets_refresh_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """Signing secrets are re-read this often (an old one expires without a directory change)."""
+
+
+class SinkSettings(_Group):
+    """The store sink (``lintas sink``) and analyst access (``lintas query``).
+
+    Usage::
+
+        LINTAS_SINK__MAX_DELAY_MS=500 LINTAS_SINK__BATCH_MAX_ROWS=20000 lintas sink
+        LINTAS_SINK__QUERY_DSN=postgresql://budi:...@db:5432/lintas lintas query "SELECT 1"
+
+    The sink reads the canonical topics of ``LINTAS_STREAMS__TOPIC_PREFIX`` (the topics the
+    stream workers write), so the two always agree.
+    """
+
+    group_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")] = "lintas-store"
+    """Consumer group of the sinks; also the key of their offsets in the store."""
+    instance_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")] | None = None
+    """Static group membership (``group.instance.id``): a sink restarted under the same id gets
+    its partitions back at once instead of after the session timeout. One id per process."""
+    batch_max_rows: Annotated[int, Field(ge=1, le=200_000)] = 10_000
+    """Most events written in one transaction; under load batches grow up to this."""
+    max_delay_ms: Annotated[float, Field(gt=0, le=60_000)] = 200
+    """Longest a consumed event waits for its batch to fill before it is written (freshness)."""
+    session_timeout_s: Annotated[float, Field(ge=1, le=300)] = 10
+    """A sink silent this long leaves the group and its partitions go to the others."""
+    topic_refresh_s: Annotated[float, Field(gt=0, le=3600)] = 30
+    """How often the sink looks for new canonical topics (new event types)."""
+    retry_max_s: Annotated[float, Field(gt=0, le=600)] = 10
+    """Longest pause between two attempts to reach PostgreSQL while it is down."""
+    query_dsn: str | None = None
+    """Login of ``lintas query`` (a member of ``lintas_analyst``); unset means the platform
+    provisions its own login ``lintas_query`` with a password derived from its own."""
+    query_pii_dsn: str | None = None
+    """The same for ``lintas query --pii`` (a member of ``lintas_analyst_pii``)."""
+    query_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 300
+    """Statement timeout of ``lintas query``."""
+
+    @field_validator("query_dsn", "query_pii_dsn")
+    @classmethod
+    def _dsn_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql://")
+        return value
 
 
 class Settings(BaseSettings):
@@ -172,6 +376,11 @@ class Settings(BaseSettings):
     local: LocalStackSettings = LocalStackSettings()
     producer: ProducerSettings = ProducerSettings()
     directory: DirectorySettings = DirectorySettings()
+    gateway: GatewaySettings = GatewaySettings()
+    streams: StreamsSettings = StreamsSettings()
+    portal: PortalSettings = PortalSettings()
+    deliver: DeliverSettings = DeliverSettings()
+    sink: SinkSettings = SinkSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -31,4 +31,25 @@ SERVICES: tuple[ServiceSpec, ...] = (
         port_setting="registry_port",
         url_key="registry_url",
     ),
+    ServiceSpec(
+        name="gateway",
+        command=("gateway", "--port", "{port}"),
+        port_setting="gateway_port",
+        url_key="gateway_url",
+    ),
+    # No port: a stream worker reads opd.* and writes lintas.canonical.*, lintas.dlq and
+    # lintas.metrics. It needs the registry, which starts before it.
+    ServiceSpec(name="worker", command=("worker",)),
+    # No port: the store sink reads lintas.canonical.* into PostgreSQL; at start it creates
+    # the typed tables and analytics views. It needs the registry, which starts before it.
+    ServiceSpec(name="sink", command=("sink",)),
+    ServiceSpec(
+        name="portal",
+        command=("portal", "--port", "{port}"),
+        port_setting="portal_port",
+        url_key="portal_url",
+    ),
+    # No port: it only reads Kafka and PostgreSQL and POSTs out. It needs the registry,
+    # which starts before it.
+    ServiceSpec(name="deliver", command=("deliver",)),
 )

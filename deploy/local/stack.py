@@ -118,11 +118,21 @@ class LocalStack:
             )
         self._sync_topics(state)
         self._publish_directory()
+        self._portal_admin(state)
         for spec in SERVICES:
             self._up_service(state, spec)
             state.save()
         if "registry" in state.components:
             self._register_catalog(state)
+        return state
+
+    def up_postgres(self) -> StackState:
+        """Start PostgreSQL alone, if it is not running (tests that restart the database)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        state = self.load_state()
+        state.data_dir = str(self.data_dir)
+        self._up_postgres(state)
+        state.save()
         return state
 
     def _register_catalog(self, state: StackState) -> None:
@@ -147,6 +157,17 @@ class LocalStack:
         new = [c for c in checks if c.outcome is not CheckOutcome.UNCHANGED]
         if new:
             self.progress(f"registry: registered {len(new)} catalog schemas")
+
+    def _portal_admin(self, state: StackState) -> None:
+        """Create the portal's first operator once, and say where its password is."""
+        from lintas.portal.bootstrap import ADMIN_NAME, admin_password_file, ensure_admin
+
+        created = asyncio.run(ensure_admin(self.admin_dsn(state), self.data_dir))
+        path = admin_password_file(self.data_dir)
+        if created is not None:
+            self.progress(f"portal: created operator {ADMIN_NAME!r}; its password is in {path}")
+        elif path.exists():
+            self.progress(f"portal: sign in as {ADMIN_NAME!r} with the password in {path}")
 
     def _publish_directory(self) -> None:
         """Send directory changes committed while Kafka was down (the outbox)."""
@@ -325,8 +346,14 @@ class LocalStack:
 
     # -- down ----------------------------------------------------------------------------
 
-    def down(self, *, purge: bool = False, only: str | None = None) -> list[str]:
-        """Stop components (all, or ``only``); with ``purge`` delete the data as well."""
+    def down(
+        self, *, purge: bool = False, only: str | None = None, immediate: bool = False
+    ) -> list[str]:
+        """Stop components (all, or ``only``); with ``purge`` delete the data as well.
+
+        ``immediate`` stops PostgreSQL in immediate mode, as a crash would: no checkpoint,
+        crash recovery at the next start (fault tests).
+        """
         state = StackState.load(self.data_dir)
         stopped: list[str] = []
         if state is not None:
@@ -339,8 +366,9 @@ class LocalStack:
                 if comp.pid and process_alive(comp.pid, comp.marker):
                     self.progress(f"{name}: stopping (pid {comp.pid}) ...")
                     if name == "postgres":
-                        # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for clients.
-                        os.kill(comp.pid, signal.SIGINT)
+                        # SIGINT is PostgreSQL's fast shutdown, SIGQUIT its immediate one;
+                        # SIGTERM would wait for clients.
+                        os.kill(comp.pid, signal.SIGQUIT if immediate else signal.SIGINT)
                     killed = terminate(
                         comp.pid, timeout=self.local.stop_timeout_s, marker=comp.marker
                     )

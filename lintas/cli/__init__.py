@@ -3,13 +3,20 @@
 # Importing the command modules registers their commands on ``app``.
 from . import (  # noqa: F401
     _bench,
+    _catalog,
+    _deliver,
     _directory,
+    _dlq,
     _gateway,
+    _portal,
+    _query,
     _registry,
     _schemas,
+    _sink,
     _spool,
     _stack,
     _topics,
+    _worker,
 )
 from ._app import app, main
 

@@ -18,10 +18,30 @@ from ._app import app, err_console, settings_of
 # name -> (module, function, what it compares); functions take keyword arguments
 # `seconds` and whatever addresses they need, and return the figures as a dict.
 BENCHMARKS: dict[str, tuple[str, str, str]] = {
+    "streams": (
+        "lintas.streams.bench",
+        "bench_streams",
+        "stream worker vs a plain aiokafka decode-encode loop, events/s; p50/p99 at 1,000/s",
+    ),
     "serde": (
         "lintas.schemas.bench",
         "bench_serde",
         "wire-format encode+decode vs fastavro schemaless; registry lookups/s",
+    ),
+    "webhooks": (
+        "lintas.consumers.webhooks.bench",
+        "bench_webhooks",
+        "webhook deliveries/s to a local receiver vs raw signed POSTs (httpx)",
+    ),
+    "sdk": (
+        "lintas.producers.bench",
+        "bench_sdk",
+        "producer SDK send_many vs raw aiokafka sending the same encoded records, events/s",
+    ),
+    "gateway": (
+        "lintas.producers.gateway.bench",
+        "bench_gateway",
+        "HTTP gateway events/s with 1,000-event batches and single-event requests, p50/p99",
     ),
 }
 
@@ -47,6 +67,8 @@ def bench(
         from lintas.endpoints import registry_url
 
         kwargs["registry_url"] = registry_url(settings_of(ctx))
+    if name in ("webhooks", "streams"):
+        kwargs["settings"] = settings_of(ctx)
     run = getattr(importlib.import_module(module), function)
     figures = asyncio.run(run(**kwargs))
     print(orjson.dumps(figures).decode())

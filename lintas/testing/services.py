@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lintas.endpoints import Endpoints, resolve_endpoints
 from lintas.kafka import KafkaConnection
-from lintas.settings import LocalStackSettings, Settings
+from lintas.settings import KafkaSettings, LocalStackSettings, Settings
 
 __all__ = ["TestServices", "docker_available", "fast_local_settings", "start_services"]
 
@@ -41,7 +41,14 @@ def fast_local_settings(data_dir: Path, **overrides: object) -> Settings:
         fast_test_profile=True,
         kafka_heap="512m",
     )
-    return Settings(data_dir=data_dir, local=local, **overrides)  # type: ignore[arg-type]
+    # Addresses from the environment (a shared stack's) must not leak into a private stack.
+    isolated: dict[str, object] = {
+        "kafka_bootstrap": None,
+        "pg_dsn": None,
+        "registry_url": None,
+        "kafka": KafkaSettings(),
+    }
+    return Settings(data_dir=data_dir, local=local, **{**isolated, **overrides})  # type: ignore[arg-type]
 
 
 def docker_available() -> bool:

@@ -14,12 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lintas.deploy.local import LocalStack, StackState
 from lintas.deploy.local._process import wait_exit
 from lintas.endpoints import resolve_endpoints
 from lintas.kafka import create_admin, create_consumer, create_producer
+from lintas.portal.testing import sign_in
 
 FAST_ENV = {
     "LINTAS_LOCAL__KAFKA_PORT": "0",
@@ -49,6 +51,7 @@ def test_up_status_down_cycle(tmp_path: Path) -> None:
         first = lintas(data_dir, "up")
         assert first.returncode == 0, first.stderr
         assert "kafka: ready" in first.stderr and "postgres: ready" in first.stderr
+        assert "portal: created operator 'admin'" in first.stderr
 
         again = lintas(data_dir, "up")
         assert again.returncode == 0, again.stderr
@@ -63,6 +66,12 @@ def test_up_status_down_cycle(tmp_path: Path) -> None:
         assert sec["mechanism"] == "SCRAM-SHA-512" and sec["username"] == "lintas"
         assert os.stat(sec["password_file"]).st_mode & 0o077 == 0, "password file is not private"
         assert doc["components"]["kafka"]["healthy"] and doc["components"]["postgres"]["healthy"]
+        # The portal runs, and its first operator signs in with the password up wrote down.
+        assert doc["components"]["portal"]["healthy"] and doc["portal_url"]
+        password = (data_dir / "secrets" / "portal-admin.password").read_text().strip()
+        with httpx.Client(base_url=doc["portal_url"]) as portal:
+            assert sign_in(portal, "admin", password).status_code == 303
+            assert portal.get("/api/dashboard").json()["panels"]["health"]["state"] == "ok"
 
         down = lintas(data_dir, "down")
         assert down.returncode == 0, down.stderr

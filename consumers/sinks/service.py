@@ -1,0 +1,76 @@
+"""``lintas sink`` as a service: the store sink built from the settings, stopped by a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from lintas.endpoints import Endpoints
+from lintas.settings import Settings
+from lintas.topics import DLQ_TOPIC
+
+from ._convert import canonical_pattern
+from .base import BatchingConfig
+from .postgres import PostgresSink
+
+__all__ = ["run_sink", "sink_config", "sink_status"]
+
+
+def sink_config(settings: Settings) -> BatchingConfig:
+    """The store sink's consumer and batching configuration from the settings."""
+    sink = settings.sink
+    return BatchingConfig(
+        group_id=sink.group_id,
+        pattern=canonical_pattern(settings.streams.topic_prefix),
+        batch_max=sink.batch_max_rows,
+        max_delay_s=sink.max_delay_ms / 1000,
+        instance_id=sink.instance_id,
+        session_timeout_s=sink.session_timeout_s,
+        topic_refresh_s=sink.topic_refresh_s,
+        retry_max_s=sink.retry_max_s,
+    )
+
+
+async def run_sink(settings: Settings, endpoints: Endpoints, registry_url: str) -> None:
+    """Run the store sink until SIGTERM or SIGINT; then write what it holds and stop.
+
+    Args:
+        settings: the platform's settings (``sink``, ``streams.topic_prefix``, ``timezone``).
+        endpoints: where Kafka and the store's database are.
+        registry_url: the schema registry the canonical schemas are in.
+    """
+    from lintas.schemas import load_catalog
+    from lintas.schemas.registry import SchemaRegistryClient
+
+    async with SchemaRegistryClient(registry_url) as registry:
+        sink = PostgresSink(
+            endpoints.kafka,
+            sink_config(settings),
+            dsn=endpoints.pg_dsn,
+            registry=registry,
+            catalog=load_catalog(),
+            topic_prefix=settings.streams.topic_prefix,
+            dlq_topic=settings.streams.topic_prefix + DLQ_TOPIC,
+            timezone=settings.timezone,
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(sink.stop()))
+        await sink.start()
+        await sink.run()
+
+
+async def sink_status(conn: Any, sink: str) -> dict[str, Any]:
+    """A sink's stored offsets per partition and the event types it stopped, from the store."""
+    offsets = await conn.fetch(
+        "SELECT topic, partition, next_offset, updated_at FROM lintas.sink_offsets "
+        "WHERE sink = $1 ORDER BY topic, partition",
+        sink,
+    )
+    stopped = await conn.fetch(
+        "SELECT event_type, topic, reason, stopped_at FROM lintas.sink_stopped "
+        "WHERE sink = $1 ORDER BY event_type",
+        sink,
+    )
+    return {"offsets": [dict(r) for r in offsets], "stopped": [dict(r) for r in stopped]}
