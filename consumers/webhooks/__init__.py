@@ -26,7 +26,6 @@ from .exceptions import (
     EndpointUnreachable,
     NoSigningSecret,
     NotAWebhookSubscriber,
-    UndecodableRecord,
     WebhookError,
 )
 from .health import HealthStatus, SubscriberHealth, subscriber_health
@@ -77,6 +76,5 @@ __all__ = [
     "EndpointUnreachable",
     "NoSigningSecret",
     "NotAWebhookSubscriber",
-    "UndecodableRecord",
     "WebhookError",
 ]

@@ -11,7 +11,6 @@ Tree (this component's part of :mod:`lintas.exceptions`)::
         │   ├── EndpointThrottled     a 429 answer (``retry_after`` honoured)   retriable
         │   └── EndpointRejected      any other non-2xx answer (4xx, 3xx)       not retriable
         ├── NoSigningSecret           the subscriber has no valid secret to sign with  retriable
-        ├── UndecodableRecord         a delivery record the deliverer cannot turn into JSON
         └── NotAWebhookSubscriber     a command names a subscriber without a webhook
 
 The dispatcher reads ``retriable``: a retriable failure is tried again with backoff until the
@@ -31,7 +30,6 @@ __all__ = [
     "EndpointUnreachable",
     "NoSigningSecret",
     "NotAWebhookSubscriber",
-    "UndecodableRecord",
     "WebhookError",
 ]
 
@@ -121,22 +119,6 @@ class NoSigningSecret(WebhookError):
             hint=f"Issue one with `lintas subscribers rotate-secret {subscriber}`.",
         )
         self.subscriber = subscriber
-
-
-class UndecodableRecord(WebhookError):
-    """A record of a delivery topic that cannot become a webhook body.
-
-    Attributes:
-        topic, partition, offset: where it was read.
-        reason: why (no ``ce_id``, not wire-format Avro, unknown schema id, ...).
-    """
-
-    def __init__(self, topic: str, partition: int, offset: int, reason: str) -> None:
-        super().__init__(f"Record {topic}[{partition}]@{offset} cannot be delivered: {reason}.")
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.reason = reason
 
 
 class NotAWebhookSubscriber(WebhookError):
