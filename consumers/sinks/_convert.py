@@ -56,11 +56,28 @@ class Writer:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """One canonical record as rows: its raw row and its typed row, and its writer."""
+    """One canonical record as rows: its raw row and its typed row, its writer, and the
+    record itself (dead-lettered as it was read if the database refuses its rows)."""
 
     writer: Writer
     raw: tuple[Any, ...]
     typed: tuple[Any, ...]
+    record: ConsumerRecord
+
+
+def _uuids_as_text(schema: Any) -> Any:
+    """``schema`` without the ``uuid`` logical type: such values decode as their text.
+
+    asyncpg stores text in a ``uuid`` column and JSON writes it as is, while building a
+    :class:`uuid.UUID` for each value costs about as much as decoding the whole record.
+    """
+    if isinstance(schema, dict):
+        if schema.get("logicalType") == "uuid":
+            return {k: v for k, v in schema.items() if k != "logicalType"}
+        return {k: _uuids_as_text(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_uuids_as_text(v) for v in schema]
+    return schema
 
 
 class CanonicalConverter:
@@ -115,7 +132,8 @@ class CanonicalConverter:
             partition=record.partition,
             offset=record.offset,
         )
-        return StoredEvent(writer, raw, typed_row(raw, decoded[PAYLOAD_FIELD], writer.shape))
+        typed = typed_row(raw, decoded[PAYLOAD_FIELD], writer.shape)
+        return StoredEvent(writer, raw, typed, record)
 
     async def _learn(self, topic: str, schema_id: int, where: Mapping[str, Any]) -> Writer:
         async def fetch() -> Mapping[str, Any] | str:
@@ -139,7 +157,7 @@ class CanonicalConverter:
         )
         writer = Writer(
             schema_id=schema_id,
-            parsed=parse_avro(schema),
+            parsed=parse_avro(_uuids_as_text(schema)),
             shape=shape,
             columns=typed_columns(shape),
             nik_paths=tuple(p for p, kind in shape.pii_paths.items() if kind == "nik"),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -137,12 +138,24 @@ class BatchingSink(ABC, Generic[T]):
         self._collecting: SinkBatch[T] = SinkBatch()
         self._pending: SinkBatch[T] | None = None
         self._rebalances = 0
+        self._collected = 0
         self._stopped_topics: dict[str, str] = {}
         self._unpositioned: set[TopicPartition] = set()
         self._uncommitted: dict[TopicPartition, int] = {}
         self._last_kafka_commit = 0.0
         self.written = 0
         """Records written since start, skipped ones included (for logs and benchmarks)."""
+        self.batches = 0
+        """Batches written since start: under load far fewer than records."""
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) is SinkState.RUNNING:
+            warnings.warn(
+                f"sink {self.config.group_id!r} was not stopped; use `async with` or "
+                "`await sink.stop()` after `run()`",
+                ResourceWarning,
+                stacklevel=2,
+            )
 
     @property
     def name(self) -> str:
@@ -283,7 +296,8 @@ class BatchingSink(ABC, Generic[T]):
 
     async def _collect(self, pending: asyncio.Task[None] | None) -> SinkBatch[T]:
         loop = asyncio.get_running_loop()
-        batch: SinkBatch[T] = SinkBatch()
+        self._collected += 1
+        batch: SinkBatch[T] = SinkBatch(number=self._collected)
         self._collecting = batch
         cfg = self.config
         while len(batch) < cfg.batch_max and not self._stopping.is_set():
@@ -297,6 +311,7 @@ class BatchingSink(ABC, Generic[T]):
             got = await self._consumer.getmany(
                 timeout_ms=max(int(timeout * 1000), 1), max_records=cfg.batch_max - len(batch)
             )
+            now = loop.time()
             for tp, records in got.items():
                 for record in records:
                     value = await self.convert(record)
@@ -306,7 +321,7 @@ class BatchingSink(ABC, Generic[T]):
                         break
                     if tp.topic in self._stopped_topics:
                         break
-                    batch.add(tp, record.offset, value, now=loop.time())
+                    batch.add(tp, record.offset, value, now=now)
                 if rebalances != self._rebalances:
                     break
             idle_store = pending is None or pending.done()
@@ -318,8 +333,17 @@ class BatchingSink(ABC, Generic[T]):
         async with self._write_lock:
             if not batch.next_offsets:
                 return  # everything in it was revoked before it could be written
+            started = asyncio.get_running_loop().time()
             await self._retry("write", lambda: self.write(batch))
             self.written += len(batch)
+            self.batches += 1
+            log.debug(
+                "sink %s: wrote batch %d of %d records in %.3f s",
+                self.name,
+                batch.number,
+                len(batch),
+                asyncio.get_running_loop().time() - started,
+            )
             self._pending = None
         await self._commit_kafka(batch.next_offsets)
 

@@ -30,9 +30,12 @@ class SinkBatch(Generic[T]):
     read again.
 
     Attributes:
+        number: the batch's place in the sink's sequence (1, 2, ...; 0 for a batch made
+            outside the loop), so that a retried write knows it is the same batch.
         started_at: loop time of the first record (the batch's age bounds its delay).
     """
 
+    number: int = 0
     entries: dict[TopicPartition, list[Entry[T]]] = field(default_factory=dict)
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
     started_at: float | None = None

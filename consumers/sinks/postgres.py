@@ -12,19 +12,25 @@ sink pattern, see ``docs/store.md``):
 A new writer schema version is applied to its typed table before its rows are written
 (new nullable columns, wider enum checks); a change the table cannot follow stops that
 event type only: its partitions are paused at the first record of the new schema, the
-reason goes to the log and to ``lintas.sink_stopped``, and the other types run on. Rows
-the database refuses (a value a column cannot hold) stop their event type the same way.
+reason goes to the log and to ``lintas.sink_stopped``, and the other types run on. A
+record whose rows the database refuses (a value no column can hold) is dead-lettered and
+the rest of its batch written; a table refusing every row (changed by hand) stops its type.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from lintas.consumers.store.connection import connect_store, is_data_error, is_transient
+from lintas.consumers.store.connection import (
+    connect_store,
+    is_data_error,
+    is_row_error,
+    is_transient,
+)
 from lintas.consumers.store.exceptions import (
     CanonicalRecordInvalid,
     SchemaConflict,
@@ -69,6 +75,8 @@ class PostgresSink(BatchingSink[StoredEvent]):
         topic_prefix: prefix of the canonical topics (empty in production).
         dlq_topic: where undecodable records go.
         timezone: display time zone of the analytics views.
+        on_written: called with each batch's events once they are committed (the service
+            counts them as activity of their applications for the integrated indicator).
     """
 
     def __init__(
@@ -82,8 +90,10 @@ class PostgresSink(BatchingSink[StoredEvent]):
         dlq_topic: str,
         topic_prefix: str = "",
         timezone: str = "Asia/Jakarta",
+        on_written: Callable[[list[StoredEvent]], None] | None = None,
     ) -> None:
         super().__init__(kafka, config)
+        self._on_written = on_written
         self._dsn = dsn
         self._catalog = catalog
         self._timezone = timezone
@@ -98,15 +108,21 @@ class PostgresSink(BatchingSink[StoredEvent]):
         self._fitted: set[tuple[str, int]] = set()
         self._conflicts: dict[tuple[str, int], SchemaConflict] = {}
         self._table_columns: dict[str, tuple[str, ...]] = {}
-        # Types stopped while converting, recorded in lintas.sink_stopped by the next write.
+        # Types stopped and not yet recorded in lintas.sink_stopped (the next write does).
         self._unrecorded: list[Stopped] = []
+        # Topic -> the batch whose write stopped it: only that batch (retried, say) still
+        # writes the topic's records from before the conflict.
+        self._stopped_in: dict[str, int] = {}
 
     # -- connection ----------------------------------------------------------------------
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
+            lost = self._conn is not None
             self._conn = await connect_store(self._dsn, application_name=f"lintas-sink {self.name}")
             self._staged.reset()
+            if lost:
+                log.info("sink %s: reconnected to the store", self.name)
         return self._conn
 
     def _lost(self, exc: BaseException) -> StoreUnavailable:
@@ -141,7 +157,6 @@ class PostgresSink(BatchingSink[StoredEvent]):
     # -- BatchingSink --------------------------------------------------------------------
 
     async def convert(self, record: ConsumerRecord) -> StoredEvent | None:
-        event_type = self._converter.event_type_of(record.topic)
         try:
             return await self._converter.convert(record)
         except UnknownSchemaId as exc:
@@ -153,10 +168,12 @@ class PostgresSink(BatchingSink[StoredEvent]):
         except CanonicalRecordInvalid as exc:
             reason, message = "schema_mismatch", exc.message
         except SchemaConflict as exc:
+            event_type = self._converter.event_type_of(record.topic)
             if record.topic not in self.stopped_topics:
                 self._unrecorded.append(Stopped(event_type, record.topic, exc.message))
             self.stop_topic(record.topic, exc.message)
             return None
+        event_type = self._converter.event_type_of(record.topic)
         await self._dead_letters.send(record, reason=reason, message=message, event_type=event_type)
         return None
 
@@ -183,16 +200,25 @@ class PostgresSink(BatchingSink[StoredEvent]):
         conn = await self._connection()
         try:
             # Records of a type stopped since they were collected are read again on restart.
-            batch.drop([tp for tp in batch.next_offsets if tp.topic in self.stopped_topics])
-            stopped = [*self._unrecorded, *await self._fit_tables(conn, batch)]
+            batch.drop(
+                [
+                    tp
+                    for tp in batch.next_offsets
+                    if tp.topic in self.stopped_topics
+                    and self._stopped_in.get(tp.topic) != batch.number
+                ]
+            )
+            self._unrecorded += await self._fit_tables(conn, batch)
             await self._staged.write(
                 conn,
                 batch.values(),
                 batch.next_offsets,
                 table_columns=self._table_columns,
-                stopped=stopped,
+                stopped=self._unrecorded,
             )
-            self._unrecorded.clear()
+            self._unrecorded = []
+            if self._on_written is not None:
+                self._on_written(list(batch.values()))
         except Exception as exc:
             if is_transient(exc):
                 self._fitted.clear()
@@ -218,7 +244,7 @@ class PostgresSink(BatchingSink[StoredEvent]):
                 self._fitted.add(key)
             except SchemaConflict as exc:
                 self._conflicts[key] = exc
-        stopped: list[Stopped] = []
+        stopped: dict[str, Stopped] = {}
         for tp in list(batch.entries):
             first = next(
                 (
@@ -233,17 +259,22 @@ class PostgresSink(BatchingSink[StoredEvent]):
                 continue
             conflict = self._conflicts[(tp.topic, first.value.writer.schema_id)]
             batch.cut(tp, first.offset)
-            if tp.topic not in self.stopped_topics:
-                stopped.append(Stopped(conflict.event_type, tp.topic, conflict.message))
-        for stop in stopped:
+            stopped[tp.topic] = Stopped(conflict.event_type, tp.topic, conflict.message)
+        for stop in stopped.values():
+            self._stopped_in[stop.topic] = batch.number
             self.stop_topic(stop.topic, stop.reason)
-        return stopped
+        return list(stopped.values())
 
     async def _isolate(self, conn: Any, batch: SinkBatch[StoredEvent], exc: BaseException) -> None:
-        """The database refused a row: write each event type alone; stop those it refuses."""
-        log.warning(
-            "sink %s: the database refused a batch (%s); writing per event type", self.name, exc
-        )
+        """The database refused the batch: find what it refuses, write the rest.
+
+        Each event type is written alone. When one is refused for a row's value (a data
+        exception), its rows are halved until the refused records are found; those are
+        dead-lettered and the others written. When a type is refused as a whole (its table
+        was changed by hand, or every one of its rows fails: the fault is not in them), it
+        stops like a schema conflict.
+        """
+        log.warning("sink %s: the database refused a batch (%s); isolating it", self.name, exc)
         by_topic: dict[str, SinkBatch[StoredEvent]] = {}
         for tp in batch.next_offsets:
             part = by_topic.setdefault(tp.topic, SinkBatch())
@@ -254,11 +285,50 @@ class PostgresSink(BatchingSink[StoredEvent]):
                 await self._staged.write(
                     conn, part.values(), part.next_offsets, table_columns=self._table_columns
                 )
+                continue
             except Exception as error:
                 if is_transient(error) or not is_data_error(error):
                     raise
-                event_type = self._converter.event_type_of(topic)
-                reason = f"the database refused a row: {type(error).__name__}: {error}"
-                stop = Stopped(event_type, topic, reason)
-                await self._staged.write(conn, (), {}, table_columns={}, stopped=[stop])
-                self.stop_topic(topic, reason)
+                failure = error
+            events = list(part.values())
+            refused = await self._refused_rows(conn, events) if is_row_error(failure) else None
+            if refused is not None and (len(refused) < len(events) or len(events) == 1):
+                for event, why in refused:
+                    await self._dead_letters.send(
+                        event.record,
+                        reason="processing_error",
+                        message=f"the store refused its row: {why}",
+                        event_type=event.writer.shape.event_type,
+                    )
+                await self._staged.write(
+                    conn, (), part.next_offsets, table_columns=self._table_columns
+                )
+                continue
+            # Every row refused: the fault is in the table (or the store), not in the rows.
+            reason = f"the database refused its rows: {type(failure).__name__}: {failure}"
+            self._unrecorded.append(Stopped(self._converter.event_type_of(topic), topic, reason))
+            self.stop_topic(topic, reason)
+        await self._staged.write(conn, (), {}, table_columns={}, stopped=self._unrecorded)
+        self._unrecorded = []
+
+    async def _refused_rows(
+        self, conn: Any, events: list[StoredEvent]
+    ) -> list[tuple[StoredEvent, str]]:
+        """Write ``events`` (rows only), halving on a refusal; the refused ones and why.
+
+        The rows go in without their offsets: a crash before the offsets are stored reads
+        them again, and the merge by event id stores them once.
+        """
+        try:
+            await self._staged.write(conn, events, {}, table_columns=self._table_columns)
+            return []
+        except Exception as error:
+            if is_transient(error) or not is_row_error(error):
+                raise
+            if len(events) == 1:
+                return [(events[0], f"{type(error).__name__}: {error}")]
+        half = len(events) // 2
+        return [
+            *await self._refused_rows(conn, events[:half]),
+            *await self._refused_rows(conn, events[half:]),
+        ]

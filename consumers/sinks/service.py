@@ -6,11 +6,13 @@ import asyncio
 import signal
 from typing import Any
 
+from lintas.consumers.store.rows import RAW_COLUMNS
+from lintas.directory import ActivityTracker
 from lintas.endpoints import Endpoints
 from lintas.settings import Settings
 from lintas.topics import DLQ_TOPIC
 
-from ._convert import canonical_pattern
+from ._convert import StoredEvent, canonical_pattern
 from .base import BatchingConfig
 from .postgres import PostgresSink
 
@@ -40,25 +42,51 @@ async def run_sink(settings: Settings, endpoints: Endpoints, registry_url: str) 
         endpoints: where Kafka and the store's database are.
         registry_url: the schema registry the canonical schemas are in.
     """
-    from lintas.schemas import load_catalog
+    from lintas.directory import Directory
     from lintas.schemas.registry import SchemaRegistryClient
 
-    async with SchemaRegistryClient(registry_url) as registry:
-        sink = PostgresSink(
-            endpoints.kafka,
-            sink_config(settings),
-            dsn=endpoints.pg_dsn,
-            registry=registry,
-            catalog=load_catalog(),
-            topic_prefix=settings.streams.topic_prefix,
-            dlq_topic=settings.streams.topic_prefix + DLQ_TOPIC,
-            timezone=settings.timezone,
-        )
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(sink.stop()))
-        await sink.start()
-        await sink.run()
+    directory = await Directory.open(settings, pg_dsn=endpoints.pg_dsn, publish=False)
+    tracker = ActivityTracker(directory)
+    await tracker.start()
+    try:
+        async with SchemaRegistryClient(registry_url) as registry:
+            await _run(settings, endpoints, registry, tracker)
+    finally:
+        await tracker.stop()
+        await directory.close()
+
+
+_APPLICATION = RAW_COLUMNS.index("application")
+_INGEST_TIME = RAW_COLUMNS.index("ingest_time")
+
+
+def count_produced(tracker: ActivityTracker, events: list[StoredEvent]) -> None:
+    """Count stored events as produced by their applications (the integrated indicator)."""
+    for event in events:
+        tracker.produced(event.raw[_APPLICATION], at=event.raw[_INGEST_TIME])
+
+
+async def _run(
+    settings: Settings, endpoints: Endpoints, registry: Any, tracker: ActivityTracker
+) -> None:
+    from lintas.schemas import load_catalog
+
+    sink = PostgresSink(
+        endpoints.kafka,
+        sink_config(settings),
+        dsn=endpoints.pg_dsn,
+        registry=registry,
+        catalog=load_catalog(),
+        topic_prefix=settings.streams.topic_prefix,
+        dlq_topic=settings.streams.topic_prefix + DLQ_TOPIC,
+        timezone=settings.timezone,
+        on_written=lambda events: count_produced(tracker, events),
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(sink.stop()))
+    await sink.start()
+    await sink.run()
 
 
 async def sink_status(conn: Any, sink: str) -> dict[str, Any]:

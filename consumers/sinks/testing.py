@@ -151,8 +151,14 @@ class CanonicalTopics:
         records: Iterable[Mapping[str, Any]],
         *,
         schema: Mapping[str, Any] | None = None,
+        wait: bool = True,
     ) -> int:
-        """Send canonical records (keyed by subject), written with ``schema`` if given."""
+        """Send canonical records (keyed by subject), written with ``schema`` if given.
+
+        Args:
+            wait: wait for the broker's acknowledgements; otherwise the records are only
+                queued in the producer (a paced load generator).
+        """
         if schema is not None or event_type.id not in self._schemas:
             await self.register(event_type, schema)
         schema_id, parsed = self._schemas[event_type.id]
@@ -165,8 +171,9 @@ class CanonicalTopics:
             key = (record.get("subject") or "").encode() or None
             value = encode(schema_id, parsed, record)
             futures.append(await self._producer.send(topic, value=value, key=key))
-        for future in futures:
-            await future
+        if wait:
+            for future in futures:
+                await future
         return len(futures)
 
     async def send_raw(

@@ -13,15 +13,17 @@ from lintas.postgres import connect
 from .exceptions import StoreUnavailable
 from .rows import json_bytes
 
-__all__ = ["connect_store", "is_data_error", "is_transient"]
+__all__ = ["connect_store", "is_data_error", "is_row_error", "is_transient"]
 
 # SQLSTATE classes of errors that pass: connection exceptions, transaction rollbacks
 # (serialization failures, deadlocks), insufficient resources, operator intervention
 # (admin/crash shutdown, "the database system is starting up"), system errors.
 _TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58"})
-# Data exceptions, integrity violations, syntax/access errors: the rows (or a table changed
-# by hand) are at fault, and the same rows fail again.
-_DATA_CLASSES = frozenset({"22", "23", "42"})
+# Data exceptions and integrity violations: a row is at fault (a NUL character in a text,
+# say), and the same row fails again. With syntax/access errors (a table changed by hand)
+# every row of the table fails.
+_ROW_CLASSES = frozenset({"22", "23"})
+_DATA_CLASSES = _ROW_CLASSES | {"42"}
 
 
 def _jsonb_encode(value: Any) -> bytes:
@@ -40,8 +42,10 @@ def _jsonb_decode(data: bytes) -> Any:
 
 def is_transient(exc: BaseException) -> bool:
     """True for errors that a reconnect or a retry of the same transaction can get past."""
+    if isinstance(exc, ValueError):
+        return False  # asyncpg's client-side DataError: a value it cannot encode
     if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.InterfaceError):
-        return True
+        return True  # the connection is gone or closing
     sqlstate = getattr(exc, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_CLASSES
 
@@ -49,7 +53,17 @@ def is_transient(exc: BaseException) -> bool:
 def is_data_error(exc: BaseException) -> bool:
     """True for errors caused by the rows written (or by a table changed by hand)."""
     sqlstate = getattr(exc, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate[:2] in _DATA_CLASSES
+    return is_row_error(exc) or (isinstance(sqlstate, str) and sqlstate[:2] in _DATA_CLASSES)
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """True for errors caused by a value of one row, which the other rows do not share:
+    refused by the server, or one asyncpg cannot encode while copying (it raises
+    ``ValueError`` for a malformed UUID text, ``TypeError`` for a value of another type)."""
+    if isinstance(exc, ValueError | TypeError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _ROW_CLASSES
 
 
 async def connect_store(dsn: str, *, application_name: str) -> Any:

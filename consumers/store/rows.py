@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -81,26 +82,33 @@ def json_bytes(value: Any) -> bytes:
     return orjson.dumps(value, default=_json_default, option=orjson.OPT_UTC_Z)
 
 
+@functools.lru_cache(maxsize=16_384)
+def _levels(kode: str) -> tuple[str | None, str | None, str | None, str | None]:
+    """The codes of the province, regency/city, district and village a code lies in."""
+    parts = kode.split(".")
+
+    def level(n: int) -> str | None:
+        return ".".join(parts[:n]) if len(parts) >= n else None
+
+    return level(1), level(2), level(3), level(4)
+
+
 def _region(wilayah: Any) -> tuple[str | None, ...]:
-    if not isinstance(wilayah, Mapping):
+    if not isinstance(wilayah, dict):
         return _NO_REGION
     kode = wilayah.get("kode")
     if not isinstance(kode, str) or not kode:
         return _NO_REGION
-    parts = kode.split(".")
-
-    def code(level: int) -> str | None:
-        return ".".join(parts[:level]) if len(parts) >= level else None
-
+    provinsi, kabupaten_kota, kecamatan, desa_kelurahan = _levels(kode)
     return (
         kode,
-        code(1),
+        provinsi,
         wilayah.get("provinsi"),
-        code(2),
+        kabupaten_kota,
         wilayah.get("kabupaten_kota"),
-        code(3),
+        kecamatan,
         wilayah.get("kecamatan"),
-        code(4),
+        desa_kelurahan,
         wilayah.get("desa_kelurahan"),
     )
 
@@ -109,33 +117,39 @@ def nik_values(payload: Mapping[str, Any], paths: Sequence[str]) -> list[str]:
     """The distinct NIKs at ``paths`` (``nik``, ``anggota[].nik``) of a payload, in order."""
     found: list[str] = []
     for path in paths:
-        for value in _values_at(payload, path.split(".")):
+        for value in _values_at(payload, _steps(path), 0):
             if isinstance(value, str) and value and value not in found:
                 found.append(value)
     return found
 
 
-def _values_at(value: Any, parts: list[str]) -> list[Any]:
-    if not parts:
+@functools.lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[tuple[str, bool], ...]:
+    """``anggota[].nik`` -> ``(("anggota", True), ("nik", False))``: (field, is an array)."""
+    return tuple((p[:-2], True) if p.endswith("[]") else (p, False) for p in path.split("."))
+
+
+def _values_at(value: Any, steps: tuple[tuple[str, bool], ...], i: int) -> list[Any]:
+    # Decoded Avro records are dicts: checking for dict, not Mapping, keeps the ABC
+    # machinery off a path taken for every record.
+    if i == len(steps):
         return [value]
-    head, rest = parts[0], parts[1:]
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return []
-    if head.endswith("[]"):
-        items = value.get(head[:-2])
-        if not isinstance(items, list):
-            return []
-        return [v for item in items for v in _values_at(item, rest)]
-    return _values_at(value.get(head), rest)
+    name, is_array = steps[i]
+    if not is_array:
+        return _values_at(value.get(name), steps, i + 1)
+    items = value.get(name)
+    if not isinstance(items, list):
+        return []
+    return [v for item in items for v in _values_at(item, steps, i + 1)]
 
 
-def _text(record: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+def _text(record: Mapping[str, Any], name: str) -> str | None:
     value = record.get(name)
     if value is None or value == "":
-        if required:
-            raise CanonicalRecordInvalid(name, "missing or empty")
         return None
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise CanonicalRecordInvalid(name, f"expected a string, found {type(value).__name__}")
     return value
 
@@ -170,12 +184,22 @@ def raw_row(
             or an envelope value of the wrong type.
     """
     payload = record.get(PAYLOAD_FIELD)
-    if not isinstance(payload, Mapping):
-        raise CanonicalRecordInvalid(PAYLOAD_FIELD, "missing or not a record")
+    event_id, event_type, opd = record.get("event_id"), record.get("event_type"), record.get("opd")
+    # One cheap test on the path every record takes; _invalid says what is wrong.
+    if not (
+        isinstance(payload, dict)
+        and type(event_id) is str
+        and event_id
+        and type(event_type) is str
+        and event_type
+        and type(opd) is str
+        and opd
+    ):
+        raise _invalid(record)
     return (
-        _text(record, "event_id", required=True),
-        _text(record, "event_type", required=True),
-        _text(record, "opd", required=True),
+        event_id,
+        event_type,
+        opd,
         _text(record, "application"),
         _text(record, "subject"),
         _time(record, "event_time"),
@@ -188,6 +212,18 @@ def raw_row(
         partition,
         offset,
     )
+
+
+def _invalid(record: Mapping[str, Any]) -> CanonicalRecordInvalid:
+    if not isinstance(record.get(PAYLOAD_FIELD), dict):
+        return CanonicalRecordInvalid(PAYLOAD_FIELD, "missing or not a record")
+    for name in ("event_id", "event_type", "opd"):
+        value = record.get(name)
+        if value is None or value == "":
+            return CanonicalRecordInvalid(name, "missing or empty")
+        if type(value) is not str:
+            return CanonicalRecordInvalid(name, f"expected a string, found {type(value).__name__}")
+    raise AssertionError("the record is valid")  # pragma: no cover - callers check first
 
 
 def typed_columns(shape: TableShape) -> tuple[str, ...]:

@@ -9,13 +9,11 @@ that want a gateway inside their own event loop use :class:`GatewayServer`::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from types import TracebackType
 
 import uvicorn
 
+from lintas.http_server import EmbeddedServer
 from lintas.settings import Settings
 
 from .app import create_app
@@ -44,7 +42,7 @@ def gateway_from_settings(settings: Settings) -> Gateway:
     )
 
 
-class GatewayServer:
+class GatewayServer(EmbeddedServer):
     """A gateway served by uvicorn inside the running event loop.
 
     Args:
@@ -55,62 +53,10 @@ class GatewayServer:
 
     def __init__(self, gateway: Gateway, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.gateway = gateway
-        self.host = host
-        self.port = port
-        config = uvicorn.Config(
-            create_app(gateway),
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-            # The gateway bounds request time itself; keep-alive helps busy clients.
-            timeout_keep_alive=30,
+        # The gateway bounds request time itself; keep-alive helps busy clients.
+        super().__init__(
+            create_app(gateway), name="gateway", host=host, port=port, timeout_keep_alive=30
         )
-        self._server = uvicorn.Server(config)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        """``http://host:port`` of the running server."""
-        return f"http://{self.host}:{self.port}"
-
-    async def start(self) -> None:
-        """Start serving; returns once the server listens.
-
-        Raises:
-            RuntimeError: the server stopped during start-up (its error is logged).
-        """
-        self._task = asyncio.create_task(self._server.serve(), name="gateway-server")
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("the gateway server stopped during start-up")
-            await asyncio.sleep(0.02)
-        sockets = self._server.servers[0].sockets if self._server.servers else []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        """Stop serving and stop the gateway (idempotent)."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def __aenter__(self) -> GatewayServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 async def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> None:

@@ -9,13 +9,12 @@ own event loop use :class:`RegistryServer`::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from types import TracebackType
 
 import uvicorn
 from starlette.applications import Starlette
+
+from lintas.http_server import EmbeddedServer
 
 from ._api import create_api
 from ._registry import Registry
@@ -40,7 +39,7 @@ def create_app(dsn: str, *, pool_size: int = 10) -> Starlette:
     return create_api(Registry(RegistryStore(dsn, pool_size=pool_size)))
 
 
-class RegistryServer:
+class RegistryServer(EmbeddedServer):
     """A registry served by uvicorn inside the running event loop.
 
     Args:
@@ -50,60 +49,7 @@ class RegistryServer:
     """
 
     def __init__(self, dsn: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
-        self._config = uvicorn.Config(
-            create_app(dsn),
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-        )
-        self._server = uvicorn.Server(self._config)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        """``http://host:port`` of the running server."""
-        return f"http://{self.host}:{self.port}"
-
-    async def start(self) -> None:
-        """Start serving; returns once the server listens.
-
-        Raises:
-            RuntimeError: the server stopped during start-up (its error is logged).
-        """
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()  # re-raise the start-up error, if any
-                raise RuntimeError("the registry server stopped during start-up")
-            await asyncio.sleep(0.02)
-        sockets = self._server.servers[0].sockets if self._server.servers else []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        """Stop serving and close the database pool (idempotent)."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def __aenter__(self) -> RegistryServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        super().__init__(create_app(dsn), name="registry", host=host, port=port)
 
 
 async def serve(dsn: str, *, host: str = "127.0.0.1", port: int = 8081) -> None:
