@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from lintas.exceptions import ConfigurationError, StackError
 from lintas.kafka import KafkaConnection
-from lintas.settings import Settings
+from lintas.settings import KafkaSecurityProtocol, Settings
 
 if TYPE_CHECKING:
     from lintas.deploy.local.state import StackState
@@ -67,7 +67,10 @@ def kafka_connection(settings: Settings) -> KafkaConnection:
 
 def _kafka(settings: Settings, state: StackState | None) -> tuple[KafkaConnection, str | None]:
     comps = state.components if state else {}
+    k = settings.kafka
+    tls = k.security_protocol is KafkaSecurityProtocol.SASL_SSL
     bootstrap = settings.kafka_bootstrap
+    cafile = str(k.ssl_cafile) if k.ssl_cafile else None
     if bootstrap is None:
         kafka = comps.get("kafka")
         if kafka is None or kafka.address is None:
@@ -76,8 +79,17 @@ def _kafka(settings: Settings, state: StackState | None) -> tuple[KafkaConnectio
                 hint="Run `lintas up`, or set LINTAS_KAFKA_BOOTSTRAP (and LINTAS_PG_DSN).",
             )
         bootstrap = kafka.address
+        if tls:
+            # SASL_SSL against the local stack: its TLS listener, trusting its local CA.
+            tls_port = kafka.ports.get("tls")
+            if tls_port is None:
+                raise StackError(
+                    "The local broker has no TLS listener (it was started by an older Lintas).",
+                    hint="Restart it: `lintas down --only kafka` then `lintas up`.",
+                )
+            bootstrap = f"127.0.0.1:{tls_port}"
+            cafile = cafile or (state.kafka_ca_file if state else None)
 
-    k = settings.kafka
     username = k.username or (state.kafka_user if state else None)
     password_file = str(k.password_file) if k.password_file else None
     if k.password is not None:
@@ -98,7 +110,7 @@ def _kafka(settings: Settings, state: StackState | None) -> tuple[KafkaConnectio
         password=password,
         security_protocol=k.security_protocol.value,
         sasl_mechanism=k.sasl_mechanism.value,
-        ssl_cafile=str(k.ssl_cafile) if k.ssl_cafile else None,
+        ssl_cafile=cafile,
         client_id=k.client_id,
     )
     return conn, password_file

@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lintas.exceptions import ConfigurationError
 
 __all__ = [
+    "CaptureSettings",
     "DeliverSettings",
     "DirectorySettings",
     "GatewaySettings",
@@ -45,6 +46,7 @@ __all__ = [
     "PortalSettings",
     "ProducerSettings",
     "SaslMechanism",
+    "SecuritySettings",
     "Settings",
     "SinkSettings",
     "StreamsSettings",
@@ -118,6 +120,8 @@ class LocalStackSettings(_Group):
 
     kafka_port: Port = 9092
     kafka_controller_port: Port = 9093
+    kafka_tls_port: Port = 9094
+    """The broker's second client listener: SASL_SSL, with a certificate of the local CA."""
     pg_port: Port = 5432
     registry_port: Port = 8081
     gateway_port: Port = 8080
@@ -347,6 +351,59 @@ class SinkSettings(_Group):
         return value
 
 
+class CaptureSettings(_Group):
+    """Capture adapters for legacy databases (``lintas capture``, :mod:`lintas.producers.capture`).
+
+    Usage::
+
+        LINTAS_CAPTURE__POLL_INTERVAL_S=5 lintas capture run simda.yaml simpeg.yaml
+    """
+
+    state_dir: Path | None = None
+    """Where each source's positions live (one SQLite file per source); unset means
+    ``<data_dir>/capture``. Keep it on a persistent disk: losing it means a new snapshot."""
+    batch_rows: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    """Most changes sent to Kafka before the position is committed."""
+    snapshot_chunk_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
+    """Rows read per consistent chunk of an initial snapshot."""
+    poll_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    """How often an idle table is polled, or an idle replication slot read."""
+    heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    """Idle sources still confirm their position this often (a slot's WAL is released, the
+    binlog connection is known alive)."""
+    retry_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Longest pause between two attempts to reach a source database that is down."""
+    topic_prefix: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_-]*\.)*$")] = ""
+    """Put before every topic capture writes (events and dead letters), as
+    ``LINTAS_STREAMS__TOPIC_PREFIX`` does for the workers. Empty in production."""
+    dlq_topic: str = "lintas.dlq"
+    """Where rows that do not map to a valid event go (with the row's key and the reason)."""
+
+
+class SecuritySettings(_Group):
+    """Kafka principals, their ACLs and the local CA (``lintas security``, :mod:`lintas.security`).
+
+    Usage::
+
+        LINTAS_SECURITY__PRINCIPAL_PREFIX=t1. lintas security sync --dry-run
+    """
+
+    principal_prefix: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_-]*\.)?$")] = ""
+    """Put before every principal Lintas manages (``t1.app-siak``): a second platform, or a
+    test, on a shared cluster, whose ``lintas security sync`` then leaves the first one's
+    principals alone. Empty in production."""
+    scram_iterations: Annotated[int, Field(ge=4096, le=65_536)] = 8192
+    """PBKDF2 rounds of the SCRAM-SHA-512 credentials Lintas creates (Kafka's minimum: 4096)."""
+    service_password_dir: Path | None = None
+    """Where ``lintas security sync`` writes the platform services' Kafka passwords (one
+    owner-only file per service); unset means ``<data_dir>/secrets/kafka-users``."""
+    ca_valid_days: Annotated[int, Field(ge=30, le=36_500)] = 3650
+    """Validity of the local CA ``lintas up`` makes for the broker's TLS listener."""
+    broker_cert_valid_days: Annotated[int, Field(ge=31, le=3650)] = 397
+    """Validity of the local broker certificate; ``lintas up`` renews it 30 days before its
+    end (clients keep trusting the same CA)."""
+
+
 class Settings(BaseSettings):
     """Root settings; one nested group per component."""
 
@@ -381,6 +438,8 @@ class Settings(BaseSettings):
     portal: PortalSettings = PortalSettings()
     deliver: DeliverSettings = DeliverSettings()
     sink: SinkSettings = SinkSettings()
+    security: SecuritySettings = SecuritySettings()
+    capture: CaptureSettings = CaptureSettings()
 
     @field_validator("timezone")
     @classmethod

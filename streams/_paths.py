@@ -18,31 +18,41 @@ __all__ = ["FieldPath", "SchemaField", "schema_fields"]
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
 
-@dataclass(frozen=True, slots=True)
 class FieldPath:
     """A compiled path: ``FieldPath("anggota[].nik")``."""
 
-    text: str
+    __slots__ = ("_parts", "leaf", "parent", "text")
 
-    @property
-    def parent(self) -> str:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        parent, _, leaf = text.rpartition(".")
+        self.parent = parent
         """The path of the record holding the field (``anggota[]``; empty at the top)."""
-        return self.text.rpartition(".")[0]
-
-    @property
-    def leaf(self) -> str:
+        self.leaf = leaf
         """The field's own name (``nik``)."""
-        return self.text.rpartition(".")[2]
+        self._parts = parent.split(".") if parent else []
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FieldPath) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"FieldPath({self.text!r})"
 
     def records(self, record: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
         """Each record that holds the field, with the concrete path prefix (``anggota[1].``)."""
-        yield from _walk(record, self.parent.split(".") if self.parent else [], "")
+        if not self._parts:  # a top-level field: the common case, kept cheap
+            return iter((("", record),))
+        return _walk(record, self._parts, "")
 
     def values(self, record: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         """Each (concrete path, value) the path names; absent fields read as ``None``."""
         leaf = self.leaf
-        for prefix, holder in self.records(record):
-            yield prefix + leaf, holder.get(leaf)
+        if not self._parts:
+            return iter(((leaf, record.get(leaf)),))
+        return ((prefix + leaf, holder.get(leaf)) for prefix, holder in self.records(record))
 
 
 def _walk(value: Any, parts: list[str], prefix: str) -> Iterator[tuple[str, Mapping[str, Any]]]:

@@ -1,9 +1,10 @@
 """Every OPD record through the stages, with the at-least-once promise kept.
 
-Per record: process it (validate, canonicalize), drop it if its id was seen (stage 4),
-produce the canonical record or dead letter, and return without waiting for the broker: the
-delivery callback acks the record's offset, remembers its id and counts its outcome. So a
-committed offset always stands for delivered output, and many records are in flight at once
+Per record: process it (validate, canonicalize, route), drop it if its id was seen (stage 4),
+produce its outputs (canonical record and deliveries, or its dead letter) and return without
+waiting for the broker: the delivery callback remembers the id, counts the outcome and, once
+the id's changelog entry is written too, acks the record's offset. So a committed offset
+always stands for delivered output and a durable id, and many records are in flight at once
 instead of one broker round trip per record or batch.
 
 A crash before the callback leaves the offset uncommitted: the record is processed again (at
@@ -141,8 +142,9 @@ class Pipeline:
         now: dt.datetime,
         delay: float,
     ) -> None:
-        futures = [await self._send(o.topic, o.key, o.value, o.headers) for o in outcome.outputs()]
-        sent = asyncio.gather(*futures)
+        outputs = outcome.outputs()
+        futures = [await self._send(o.topic, o.key, o.value, o.headers) for o in outputs]
+        sent = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
 
         def delivered(done: asyncio.Future[Any]) -> None:
             error = done.exception() if not done.cancelled() else asyncio.CancelledError()
@@ -160,14 +162,18 @@ class Pipeline:
                 task.add_done_callback(self._retries.discard)
                 return
             # Remember before leaving in-flight: a repeat arriving now is still caught.
-            self._dedup.remember(key, record.partition, _millis(now))
+            written = self._dedup.remember(key, record.partition, _millis(now))
             self._in_flight.discard(key)
             if not self._in_flight:
                 self._idle.set()
             self._slots.release()
             result = Outcome.ACCEPTED if isinstance(outcome, Accepted) else Outcome.DEAD_LETTERED
             self._counter.add(outcome.opd, outcome.event_type, result, now)
-            ack()
+            # Acked once the id is durable too, so a committed offset implies both.
+            if written is None:
+                ack()
+            else:
+                written.add_done_callback(lambda _: ack())
 
         sent.add_done_callback(delivered)
 

@@ -27,17 +27,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lintas.directory.routing import Route
-from lintas.directory.view import DirectoryView
 from lintas.schemas import EventType, encode, parse_schema
 from lintas.schemas.registry import SchemaRegistryClient
 
 from .envelope import CE_SUBJECT, CONTENT_TYPE, Envelope
 from .naming import StreamTopics
+
+if TYPE_CHECKING:  # the directory package pulls in its database layer; the view is given
+    from lintas.directory.routing import Route
+    from lintas.directory.view import DirectoryView
 
 __all__ = ["Delivery", "Router", "projected_schema"]
 

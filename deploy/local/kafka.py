@@ -123,21 +123,40 @@ class KafkaNode:
         return (self.log_dirs / "meta.properties").exists()
 
     def render(
-        self, *, port: int, controller_port: int, controller_password: str, platform_password: str
+        self,
+        *,
+        port: int,
+        controller_port: int,
+        controller_password: str,
+        platform_password: str,
+        tls_port: int | None = None,
+        tls_keystore: Path | None = None,
     ) -> None:
-        """Write ``server.properties`` for the given ports (kept across restarts otherwise)."""
+        """Write ``server.properties`` for the given ports (kept across restarts otherwise).
+
+        Args:
+            tls_port: a second client listener, SASL_SSL, on this port.
+            tls_keystore: the broker's PEM keystore (key + chain) for ``tls_port``.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
         fast = self.fast_test_profile
+        tls = tls_port is not None and tls_keystore is not None
+        client = [f"SASL_PLAINTEXT://127.0.0.1:{port}"]
+        if tls:
+            client.append(f"SASL_SSL://127.0.0.1:{tls_port}")
+        protocols = ["SASL_PLAINTEXT:SASL_PLAINTEXT", "CONTROLLER:SASL_PLAINTEXT"]
+        if tls:
+            protocols.insert(1, "SASL_SSL:SASL_SSL")
         lines = [
             "# Written by `lintas up`; edits are overwritten at the next start.",
             "process.roles=broker,controller",
             "node.id=1",
             # A static voter set: the controller port may change between starts.
             f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-            f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
-            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            f"listeners={','.join(client)},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners={','.join(client)}",
+            f"listener.security.protocol.map={','.join(protocols)}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=SASL_PLAINTEXT",
             "sasl.enabled.mechanisms=SCRAM-SHA-512",
@@ -151,6 +170,7 @@ class KafkaNode:
             "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
             "org.apache.kafka.common.security.scram.ScramLoginModule required "
             f'username="{PLATFORM_USER}" password="{platform_password}";',
+            *(self._tls_lines(tls_keystore) if tls and tls_keystore else []),
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             f"super.users=User:{PLATFORM_USER};User:{CONTROLLER_USER}",
             "allow.everyone.if.no.acl.found=false",
@@ -176,6 +196,20 @@ class KafkaNode:
         self.config.chmod(0o600)
         src = resources.files("lintas.deploy.local").joinpath("log4j2.properties").read_text()
         self.log4j.write_text(src)
+
+    @staticmethod
+    def _tls_lines(keystore: Path) -> list[str]:
+        # The TLS listener authenticates with SCRAM too (TLS alone would let anyone in who
+        # reaches the port). Its SCRAM login module needs no options: the credentials live
+        # in the metadata log. The keystore is Kafka's PEM format with an unencrypted
+        # PKCS#8 key, protected by its file mode like the passwords in this file.
+        return [
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+            f"listener.name.sasl_ssl.ssl.keystore.location={keystore}",
+            "listener.name.sasl_ssl.ssl.client.auth=none",
+        ]
 
     def format(self, java: str, libs: Path, *, platform_password: str) -> None:
         """Format the storage once, creating the platform super-user's SCRAM credential."""

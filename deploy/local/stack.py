@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lintas.exceptions import ComponentFailed, DataDirCorrupt, StackError
 from lintas.settings import KAFKA_VERSION, Settings
@@ -35,6 +35,9 @@ from ._process import (
 )
 from .services import SERVICES, ServiceSpec
 from .state import ComponentState, StackState
+
+if TYPE_CHECKING:
+    from lintas.security.tls import TlsFiles
 
 Progress = Callable[[str], None]
 
@@ -118,12 +121,22 @@ class LocalStack:
             )
         self._sync_topics(state)
         self._publish_directory()
+        self._sync_security()
         self._portal_admin(state)
         for spec in SERVICES:
             self._up_service(state, spec)
             state.save()
         if "registry" in state.components:
             self._register_catalog(state)
+        return state
+
+    def up_kafka(self) -> StackState:
+        """Start Kafka alone, if it is not running (tests of the broker's listeners)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        state = self.load_state()
+        state.data_dir = str(self.data_dir)
+        self._up_kafka(state)
+        state.save()
         return state
 
     def up_postgres(self) -> StackState:
@@ -181,6 +194,27 @@ class LocalStack:
         if published:
             self.progress(f"directory: published {published} pending change(s)")
 
+    def _sync_security(self) -> None:
+        """Principals and ACLs for the directory's applications and subscribers and the
+        platform services (whose passwords go to owner-only files, never to the log)."""
+        from lintas.endpoints import resolve_endpoints
+        from lintas.security import SecurityContext, load_directory, sync_security
+
+        ctx = SecurityContext.from_settings(self.settings)
+        data = asyncio.run(load_directory(self.settings))
+        plan = sync_security(ctx, resolve_endpoints(self.settings).kafka, data)
+        if not plan.empty:
+            self.progress(
+                f"security: {len(plan.acls.add)} ACL(s) added, {len(plan.acls.remove)} removed, "
+                f"{len(plan.service_credentials)} service credential(s) set "
+                "(lintas security sync --dry-run)"
+            )
+        if plan.missing_credentials:
+            self.progress(
+                f"security: {len(plan.missing_credentials)} principal(s) without a password: "
+                "issue one with `lintas apps kafka-password` / `lintas subscribers kafka-password`"
+            )
+
     def _sync_topics(self, state: StackState) -> None:
         from lintas.endpoints import resolve_endpoints
         from lintas.topics import Action, directory_subscribers, platform_topics, sync_topics
@@ -228,12 +262,18 @@ class LocalStack:
         cport = self._port(state, "kafka", "controller", self.local.kafka_controller_port)
         if cport == port:
             cport = choose_port(0, {port})
+        tport = self._port(state, "kafka", "tls", self.local.kafka_tls_port)
+        while tport in (port, cport):
+            tport = choose_port(0, {port, cport})
+        tls = self._local_tls()
         password = _secret(self.secrets / "kafka-platform.password")
         node.render(
             port=port,
             controller_port=cport,
             controller_password=_secret(self.secrets / "kafka-controller.password"),
             platform_password=password,
+            tls_port=tport,
+            tls_keystore=tls.broker_keystore,
         )
         node.format(java, libs, platform_password=password)
         node.logs.mkdir(parents=True, exist_ok=True)
@@ -242,13 +282,14 @@ class LocalStack:
             name="kafka",
             pid=pid,
             port=port,
-            ports={"client": port, "controller": cport},
+            ports={"client": port, "controller": cport, "tls": tport},
             marker=str(node.config),
             log=str(node.logs / "server.log"),
         )
         state.components["kafka"] = comp
         state.kafka_user = kafka_rt.PLATFORM_USER
         state.kafka_password_file = str(self.secrets / "kafka-platform.password")
+        state.kafka_ca_file = str(tls.ca_cert)
         state.save()
         bootstrap = f"127.0.0.1:{port}"
 
@@ -266,8 +307,25 @@ class LocalStack:
         comp.started_s = round(self._wait_ready("kafka", pid, ready, detail), 2)
         self.progress(
             f"kafka: ready on {bootstrap} in {comp.started_s:.1f} s "
-            f"(Kafka {KAFKA_VERSION}, KRaft, SASL/SCRAM-SHA-512)"
+            f"(Kafka {KAFKA_VERSION}, KRaft, SASL/SCRAM-SHA-512); "
+            f"TLS on 127.0.0.1:{tport} (CA: {tls.ca_cert})"
         )
+
+    def _local_tls(self) -> TlsFiles:
+        """The local CA and the broker certificate, made on first use and renewed when due."""
+        from lintas.security.tls import ensure_local_tls
+
+        sec = self.settings.security
+        made = ensure_local_tls(
+            self.secrets / "tls",
+            ca_days=sec.ca_valid_days,
+            cert_days=sec.broker_cert_valid_days,
+        )
+        if made.made_ca:
+            self.progress(f"kafka: made a local CA for the TLS listener: {made.files.ca_cert}")
+        elif made.made_broker_cert:
+            self.progress("kafka: made a new broker certificate (the CA is unchanged)")
+        return made.files
 
     def _up_postgres(self, state: StackState) -> None:
         if self._running(state, "postgres"):
@@ -423,6 +481,9 @@ class LocalStack:
             "username": state.kafka_user,
             "password_file": state.kafka_password_file,
         }
+        tls_port = kafka.ports.get("tls") if kafka else None
+        doc["kafka_bootstrap_tls"] = f"127.0.0.1:{tls_port}" if tls_port else None
+        doc["kafka_ca_file"] = state.kafka_ca_file if tls_port else None
         doc["kafka_version"] = KAFKA_VERSION
         if pg and pg.port and state.pg_passfile:
             doc["pg_dsn"] = pg_rt.local_dsn(pg.port, Path(state.pg_passfile).read_text().strip())

@@ -49,6 +49,8 @@ class StackState:
     components: dict[str, ComponentState] = field(default_factory=dict)
     kafka_user: str | None = None
     kafka_password_file: str | None = None
+    kafka_ca_file: str | None = None
+    """The local CA certificate that clients of the TLS listener trust."""
     pg_user: str | None = None
     pg_passfile: str | None = None
     pg_dir: str | None = None

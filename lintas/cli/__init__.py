@@ -3,8 +3,10 @@
 # Importing the command modules registers their commands on ``app``.
 from . import (  # noqa: F401
     _bench,
+    _capture,
     _catalog,
     _deliver,
+    _demo,
     _directory,
     _dlq,
     _gateway,
@@ -12,6 +14,7 @@ from . import (  # noqa: F401
     _query,
     _registry,
     _schemas,
+    _security,
     _sink,
     _spool,
     _stack,

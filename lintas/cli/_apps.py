@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -22,6 +24,15 @@ from ._dir_common import (
     print_json,
     read,
     when,
+)
+from ._kafka_access import (
+    KafkaAccess,
+    access_json,
+    app_principal,
+    issue_password,
+    remove_access,
+    report,
+    talks_to_kafka,
 )
 
 if TYPE_CHECKING:
@@ -165,7 +176,11 @@ def apps_add(
     ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Register an application and issue its first API key (shown this once)."""
+    """Register an application and issue its first API key (shown this once).
+
+    An application that talks to Kafka itself (method sdk or capture) also gets its Kafka
+    principal, its ACLs (its own OPD's topics only) and a SCRAM password, shown this once.
+    """
     data = {
         "id": app_id,
         "name": name,
@@ -176,15 +191,25 @@ def apps_add(
         "owner_contact": owner_contact,
         "status": status,
         "produces": produces or [],
+        "kafka_principal": app_principal(ctx, app_id, method),
     }
 
-    def show(result: tuple[Application, IssuedKey | None]) -> None:
-        application, key = result
+    async def work(d: Directory) -> tuple[Application, IssuedKey | None, KafkaAccess | None]:
+        application, key = await d.add_application(data)
+        access = None
+        if application.kafka_principal is not None:
+            # After the commit: the key is shown even if Kafka cannot be reached.
+            access = await asyncio.to_thread(issue_password, ctx, application)
+        return application, key, access
+
+    def show(result: tuple[Application, IssuedKey | None, KafkaAccess | None]) -> None:
+        application, key, access = result
         if json:
             print_json(
                 {
                     "application": application,
                     "api_key": _key_json(key) if key else None,
+                    "kafka": access_json(access),
                 }
             )
             return
@@ -192,7 +217,8 @@ def apps_add(
         if key is not None:
             _print_key(key, title="API key")
 
-    change(ctx, lambda d: d.add_application(data), show)
+    result = change(ctx, work, show)
+    report(result[2], json=json, retry=f"lintas apps kafka-password {app_id}")
 
 
 @apps_app.command("list")
@@ -381,18 +407,39 @@ def apps_revoke(
     ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Revoke an application's keys immediately (a leaked key); its events are then refused."""
+    """Revoke an application's keys immediately (a leaked key); its events are then refused.
 
-    def show(revoked: list[str]) -> None:
+    Without --key the application's Kafka password is deleted too.
+    """
+
+    async def work(d: Directory) -> tuple[list[str], KafkaAccess | None]:
+        revoked = await d.revoke_keys(app_id, key, force=force)
+        access = None
+        application = await d.get_application(app_id)
+        if key is None and talks_to_kafka(application):
+            # Every key means the Kafka password too; its ACLs stay for a new password.
+            access = await asyncio.to_thread(remove_access, ctx, application, keep_acls=True)
+        return revoked, access
+
+    def show(result: tuple[list[str], KafkaAccess | None]) -> None:
+        revoked, access = result
         if json:
-            print_json({"app_id": app_id, "revoked": revoked})
-        elif revoked:
+            print_json({"app_id": app_id, "revoked": revoked, "kafka": access_json(access)})
+            return
+        if revoked:
             console.print(f"revoked {len(revoked)} key(s) of {app_id}: {', '.join(revoked)}")
         else:
             console.print(f"{app_id} has no active key to revoke")
+        if access is not None and access.principal is not None and access.error is None:
+            console.print(
+                f"Kafka refuses {access.principal} from now on (its password is deleted); "
+                f"`lintas apps kafka-password {app_id}` issues a new one.",
+                highlight=False,
+            )
 
     try:
-        change(ctx, lambda d: d.revoke_keys(app_id, key, force=force), show)
+        result = change(ctx, work, show)
+        report(result[1], json=json, retry=f"lintas apps revoke {app_id}")
     except ConfirmationRequired as exc:
         err_console.print(f"[bold yellow]warning:[/] {escape(exc.message)}", highlight=False)
         err_console.print(
@@ -409,15 +456,30 @@ def apps_retire(
     app_id: Annotated[str, typer.Argument(metavar="ID", help="The application's id.")],
     json: JsonOption = False,
 ) -> None:
-    """Mark an application retired and revoke all its keys (it stays in the history)."""
+    """Mark an application retired, revoke all its keys and remove its Kafka password and
+    ACLs (it stays in the history)."""
 
-    def show(application: Application) -> None:
+    async def work(d: Directory) -> tuple[Application, KafkaAccess | None]:
+        application = await d.retire_application(app_id)
+        access = None
+        if talks_to_kafka(application):
+            access = await asyncio.to_thread(remove_access, ctx, application, keep_acls=False)
+        return application, access
+
+    def show(result: tuple[Application, KafkaAccess | None]) -> None:
+        application, access = result
         if json:
-            print_json(application)
-        else:
-            console.print(f"{application.id} is retired; its keys are revoked", highlight=False)
+            print_json({**application.model_dump(mode="json"), "kafka": access_json(access)})
+            return
+        console.print(f"{application.id} is retired; its keys are revoked", highlight=False)
+        if access is not None and access.principal is not None and access.error is None:
+            console.print(
+                f"Kafka: {access.principal} has no password and no ACL any more",
+                highlight=False,
+            )
 
-    change(ctx, lambda d: d.retire_application(app_id), show)
+    result = change(ctx, work, show)
+    report(result[1], json=json, retry="lintas security sync")
 
 
 @apps_app.command("update")
@@ -470,3 +532,62 @@ def apps_update(
             _show_application(ctx, application, None)
 
     change(ctx, lambda d: d.update_application(app_id, **changes), show)
+
+
+# -- Kafka access (lintas.security) ---------------------------------------------------------
+
+
+@apps_app.command("kafka-password")
+def apps_kafka_password(
+    ctx: typer.Context,
+    app_id: Annotated[str, typer.Argument(metavar="ID", help="The application's id.")],
+    json: JsonOption = False,
+) -> None:
+    """Issue a new Kafka (SASL/SCRAM) password, shown once; the previous one ends at once.
+
+    Also puts the application's ACLs in place (its own OPD's topics only).
+    """
+    application = read(ctx, lambda d: d.get_application(app_id))
+    access = issue_password(ctx, application)
+    if json:
+        print_json({"app_id": app_id, "kafka": access_json(access)})
+    report(access, json=json, retry=f"lintas apps kafka-password {app_id}")
+
+
+@apps_app.command("export-k8s")
+def apps_export_k8s(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    cluster: Annotated[
+        str, typer.Option(help="The Strimzi Kafka cluster's name (label strimzi.io/cluster).")
+    ] = "lintas",
+    namespace: Annotated[
+        str | None, typer.Option(help="Kubernetes namespace of the KafkaUsers.")
+    ] = "lintas",
+    services: Annotated[
+        bool,
+        typer.Option("--services/--no-services", help="Also the platform services' users (svc-*)."),
+    ] = False,
+) -> None:
+    """Write a Strimzi KafkaUser (SCRAM-SHA-512 and ACLs) per application and subscriber.
+
+    The same principals and ACLs `lintas security sync` sets on other brokers; apply the
+    file with `kubectl apply -f`.
+    """
+    from lintas.security import SecurityContext, export_kafka_users
+
+    data = read(ctx, lambda d: d.export_data())
+    text = export_kafka_users(
+        SecurityContext.from_settings(settings_of(ctx)),
+        data,
+        cluster=cluster,
+        namespace=namespace,
+        services=services,
+    )
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        err_console.print(f"wrote {out}", highlight=False)

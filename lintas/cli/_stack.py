@@ -140,12 +140,3 @@ def fetch(ctx: typer.Context) -> None:
     )
     bindir = pg_rt.ensure_binaries()
     err_console.print(f"PostgreSQL binaries: {bindir}", highlight=False)
-
-
-@app.command()
-def demo(ctx: typer.Context) -> None:
-    """Start the platform and show it working.
-
-    Starts the local stack (like `lintas up`) and prints where everything listens.
-    """
-    up(ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +22,14 @@ from ._dir_common import (
     print_json,
     read,
     when,
+)
+from ._kafka_access import (
+    SUBSCRIBER_NOTE,
+    KafkaAccess,
+    access_json,
+    issue_password,
+    report,
+    resync_access,
 )
 
 if TYPE_CHECKING:
@@ -87,7 +96,11 @@ def subscribers_add(
     contact: Annotated[str | None, typer.Option(help="Who to call about deliveries.")] = None,
     json: JsonOption = False,
 ) -> None:
-    """Register a subscriber; a webhook subscriber's signing secret is shown this once."""
+    """Register a subscriber; a webhook subscriber's signing secret is shown this once.
+
+    A Kafka subscriber gets its principal, Read on its own delivery topic and groups, and a
+    SCRAM password, shown this once.
+    """
     data = {
         "name": name,
         "opd": opd,
@@ -97,16 +110,30 @@ def subscribers_add(
         "contact": contact,
     }
 
-    def show(result: tuple[Subscriber, str | None]) -> None:
-        sub, secret = result
+    async def work(d: Directory) -> tuple[Subscriber, str | None, KafkaAccess | None]:
+        sub, secret = await d.add_subscriber(data)
+        access = None
+        if sub.mode is DeliveryMode.KAFKA:
+            # After the commit: a Kafka subscriber reads its topic under its own principal.
+            access = await asyncio.to_thread(issue_password, ctx, sub)
+        return sub, secret, access
+
+    def show(result: tuple[Subscriber, str | None, KafkaAccess | None]) -> None:
+        sub, secret, access = result
         if json:
-            print_json({"subscriber": sub, "signing_secret": secret})
+            print_json({"subscriber": sub, "signing_secret": secret, "kafka": access_json(access)})
             return
         _show_subscriber(sub)
         if secret is not None:
             _print_secret(secret, title="Webhook signing secret")
 
-    change(ctx, lambda d: d.add_subscriber(data), show)
+    result = change(ctx, work, show)
+    report(
+        result[2],
+        json=json,
+        retry=f"lintas subscribers kafka-password {name}",
+        note=SUBSCRIBER_NOTE,
+    )
 
 
 @subscribers_app.command("list")
@@ -186,13 +213,23 @@ def subscribers_rotate_secret(
 def _set_subscriber_status(
     ctx: typer.Context, name: str, status: SubscriberStatus, json: bool
 ) -> None:
-    def show(sub: Subscriber) -> None:
+    async def work(d: Directory) -> tuple[Subscriber, KafkaAccess | None]:
+        sub = await d.set_subscriber_status(name, status)
+        access = None
+        if sub.mode is DeliveryMode.KAFKA:
+            # A disabled Kafka subscriber loses its Read rights; resuming gives them back.
+            access = await asyncio.to_thread(resync_access, ctx, sub)
+        return sub, access
+
+    def show(result: tuple[Subscriber, KafkaAccess | None]) -> None:
+        sub, access = result
         if json:
-            print_json(sub)
+            print_json({**sub.model_dump(mode="json"), "kafka": access_json(access)})
         else:
             console.print(f"subscriber {sub.name} is {sub.status.value}", highlight=False)
 
-    change(ctx, lambda d: d.set_subscriber_status(name, status), show)
+    result = change(ctx, work, show)
+    report(result[1], json=json, retry="lintas security sync")
 
 
 @subscribers_app.command("pause")
@@ -211,6 +248,22 @@ def subscribers_resume(ctx: typer.Context, name: NameArg, json: JsonOption = Fal
 def subscribers_disable(ctx: typer.Context, name: NameArg, json: JsonOption = False) -> None:
     """Disable a subscriber (status disabled), e.g. a system being replaced; resume undoes it."""
     _set_subscriber_status(ctx, name, SubscriberStatus.DISABLED, json)
+
+
+@subscribers_app.command("kafka-password")
+def subscribers_kafka_password(ctx: typer.Context, name: NameArg, json: JsonOption = False) -> None:
+    """Issue a new Kafka (SASL/SCRAM) password for a Kafka subscriber, shown once; the previous
+    one ends at once. Also puts its ACLs in place (its own delivery topic and groups)."""
+    sub = read(ctx, lambda d: d.get_subscriber(name))
+    access = issue_password(ctx, sub)
+    if json:
+        print_json({"subscriber": name, "kafka": access_json(access)})
+    report(
+        access,
+        json=json,
+        retry=f"lintas subscribers kafka-password {name}",
+        note=SUBSCRIBER_NOTE,
+    )
 
 
 # -- subscriptions --------------------------------------------------------------------------

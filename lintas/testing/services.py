@@ -34,6 +34,7 @@ def fast_local_settings(data_dir: Path, **overrides: object) -> Settings:
     local = LocalStackSettings(
         kafka_port=0,
         kafka_controller_port=0,
+        kafka_tls_port=0,
         pg_port=0,
         registry_port=0,
         gateway_port=0,

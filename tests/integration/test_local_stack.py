@@ -26,6 +26,7 @@ from lintas.portal.testing import sign_in
 FAST_ENV = {
     "LINTAS_LOCAL__KAFKA_PORT": "0",
     "LINTAS_LOCAL__KAFKA_CONTROLLER_PORT": "0",
+    "LINTAS_LOCAL__KAFKA_TLS_PORT": "0",
     "LINTAS_LOCAL__PG_PORT": "0",
     "LINTAS_LOCAL__FAST_TEST_PROFILE": "true",
     "LINTAS_LOCAL__KAFKA_HEAP": "512m",

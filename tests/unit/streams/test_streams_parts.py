@@ -12,22 +12,22 @@ import pytest
 
 from lintas.schemas import CatalogError, load_catalog
 from lintas.streams import StreamTopics, event_type_from_schema
-from lintas.streams.dedup import DedupIndex, changelog_topic_configs
+from lintas.streams.dedup import ChangelogWriter, DedupIndex, changelog_topic_configs
 from lintas.streams.metrics import Outcome, WindowCounter, encode_metric
 
 DAY_MS = 24 * 3600 * 1000
 
 
-async def test_dedup_forgets_ids_after_the_horizon() -> None:
+def test_dedup_forgets_ids_after_the_horizon() -> None:
     store: dict[str, int] = {}
     changelog: list[tuple[int, str, int]] = []
 
-    async def write(partition: int, key: str, value: int) -> None:
-        changelog.append((partition, key, value))
+    class Sink:
+        def write(self, partition: int, key: str, value: int) -> None:
+            changelog.append((partition, key, value))
 
-    dedup = DedupIndex(store, write, dt.timedelta(days=7))
+    dedup = DedupIndex(store, Sink(), dt.timedelta(days=7))
     dedup.remember("a", 4, now_ms=0)
-    await asyncio.sleep(0)
     assert changelog == [(4, "a", 0)]
     assert dedup.seen("a", now_ms=7 * DAY_MS - 1)
     assert not dedup.seen("a", now_ms=7 * DAY_MS)
@@ -103,3 +103,55 @@ def test_event_types_load_from_a_registered_schema_under_the_catalog_rules() -> 
     del schema["fields"][0]["doc"]
     with pytest.raises(CatalogError):
         event_type_from_schema("dinbaru.kejadian_baru.v1", orjson.dumps(schema).decode())
+
+
+class _Batch:
+    def __init__(self, capacity: int) -> None:
+        self.records: list[tuple[bytes, bytes]] = []
+        self._capacity = capacity
+
+    def append(self, *, key: bytes, value: bytes, timestamp: int) -> object | None:
+        if len(self.records) >= self._capacity:
+            return None  # full, as aiokafka's BatchBuilder says it
+        self.records.append((key, value))
+        return object()
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, list[tuple[bytes, bytes]]]] = []
+        self.futures: list[asyncio.Future] = []
+
+    def create_batch(self) -> _Batch:
+        return _Batch(capacity=2)
+
+    async def send_batch(self, batch: _Batch, topic: str, *, partition: int) -> asyncio.Future:
+        self.sent.append((topic, partition, batch.records))
+        future = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
+async def test_changelog_entries_go_out_as_batches_per_partition_in_faust_json() -> None:
+    producer = _Producer()
+
+    async def get() -> _Producer:
+        return producer
+
+    writer = ChangelogWriter(get, "app-dedup-changelog", max_pending=1000)
+    written = [writer.write(p, f"/opd/a/b e-{i}", 1_000 + i) for i, p in enumerate([0, 1, 0, 0])]
+    await writer.flush()  # returns before the broker answers
+    assert producer.sent == [
+        ("app-dedup-changelog", 0, [(b'"/opd/a/b e-0"', b"1000"), (b'"/opd/a/b e-2"', b"1002")]),
+        ("app-dedup-changelog", 0, [(b'"/opd/a/b e-3"', b"1003")]),
+        ("app-dedup-changelog", 1, [(b'"/opd/a/b e-1"', b"1001")]),
+    ]
+    waiting = asyncio.ensure_future(writer.wait_written())
+    await asyncio.sleep(0)
+    assert not waiting.done() and not any(w.done() for w in written)
+    for future in producer.futures:
+        future.set_result(None)
+    await waiting
+    assert all(w.done() for w in written), "an entry is written once its batch is acked"
+    await writer.flush()
+    assert len(producer.sent) == 3, "nothing queued, nothing sent"

@@ -29,6 +29,8 @@ class Broker:
         self.pending: list[tuple[asyncio.Future, str, str | None]] = []
         self.delivered: list[tuple[str, str | None]] = []
         self.changelog: list[tuple[int, str, int]] = []
+        self.unwritten: list[asyncio.Future] = []
+        self.auto_write = True
 
     async def send(self, topic: str, key: Any, value: Any, headers: list) -> asyncio.Future:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -36,8 +38,15 @@ class Broker:
         self.pending.append((future, topic, event_id))
         return future
 
-    async def write_changelog(self, partition: int, key: str, value: int) -> None:
+    def write(self, partition: int, key: str, value: int) -> asyncio.Future:
         self.changelog.append((partition, key, value))
+        written: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.unwritten.append(written)
+        return written
+
+    def write_changelog(self) -> None:
+        while self.unwritten:
+            self.unwritten.pop().set_result(None)
 
     async def release(self) -> None:
         while self.pending:
@@ -50,6 +59,9 @@ class Broker:
                 self.delivered.append((topic, event_id))
             await asyncio.sleep(0)
         await asyncio.sleep(0.05)  # let resends run
+        if self.auto_write:
+            self.write_changelog()
+            await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -78,7 +90,7 @@ async def _records(registry, ids: list[str], *, garbage: set[str] = frozenset())
 
 def _pipeline(registry, broker: Broker, store: dict, counter: WindowCounter) -> Pipeline:
     processor = Processor(registry, NAMES)  # type: ignore[arg-type]
-    dedup = DedupIndex(store, broker.write_changelog, dt.timedelta(days=7))
+    dedup = DedupIndex(store, broker, dt.timedelta(days=7))
     return Pipeline(processor, dedup, counter, broker.send)
 
 
@@ -89,8 +101,9 @@ def _counts(counter: WindowCounter) -> dict[Outcome, int]:
     return out
 
 
-async def test_records_are_acked_only_once_their_output_is_delivered(registry) -> None:
+async def test_records_are_acked_once_output_and_id_are_durable(registry) -> None:
     broker, store, counter = Broker(), {}, WindowCounter(60, "w1")
+    broker.auto_write = False
     pipeline = _pipeline(registry, broker, store, counter)
     acked: list[int] = []
     records = await _records(registry, ["a", "b", "a", "c"], garbage={"c"})
@@ -100,6 +113,9 @@ async def test_records_are_acked_only_once_their_output_is_delivered(registry) -
     assert acked == [2] and pipeline.in_flight == 3
     await broker.release()
     await pipeline.drain()
+    assert acked == [2], "delivered, but the ids are not in the changelog yet"
+    broker.write_changelog()
+    await asyncio.sleep(0)
     assert sorted(acked) == [0, 1, 2, 3]
     assert [i for t, i in broker.delivered if t.startswith("lintas.canonical.")] == ["a", "b"]
     assert [i for t, i in broker.delivered if t == "lintas.dlq"] == ["c"]
