@@ -51,6 +51,8 @@ def _env(endpoints: Endpoints, registry_url: str, pg_dsn: str, data_dir: Path) -
         "LINTAS_KAFKA__USERNAME": endpoints.kafka.username,
         "LINTAS_KAFKA__PASSWORD": endpoints.kafka.password,
         "LINTAS_KAFKA__SASL_MECHANISM": endpoints.kafka.sasl_mechanism,
+        # Principals this test's `apps add` provisions stay apart from everyone else's.
+        "LINTAS_SECURITY__PRINCIPAL_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
     }
 
 
