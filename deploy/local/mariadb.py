@@ -242,17 +242,28 @@ class MariaDBServer:
             [str(server), f"--defaults-file={self.config}"],
             log_path=self.data_dir / "mariadbd.out",
         )
+        try:
+            self._wait_ready(client, timeout)
+            self._ensure_admin(client)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
+
+    def _wait_ready(self, client: Path, timeout: float) -> None:
+        assert self.pid is not None
         deadline = time.monotonic() + timeout
         while not (port_open(self.port) and self._sql(client, "SELECT 1", check=False) == 0):
-            if not self.running:
-                detail = tail(self.log, 15) or tail(self.data_dir / "mariadbd.out", 15)
-                raise ComponentFailed("mariadb", f"it exited at start:\n{detail}")
+            # Our own child: waitpid tells for sure whether it is still running.
+            with contextlib.suppress(ChildProcessError):
+                exited, _ = os.waitpid(self.pid, os.WNOHANG)
+                if exited:
+                    detail = tail(self.log, 15) or tail(self.data_dir / "mariadbd.out", 15)
+                    raise ComponentFailed("mariadb", f"it exited at start:\n{detail}")
             if time.monotonic() > deadline:
                 raise ComponentFailed(
                     "mariadb", f"not ready in {timeout:g} s:\n{tail(self.log, 15)}"
                 )
             time.sleep(0.2)
-        self._ensure_admin(client)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Shut down cleanly (SIGTERM), killing it if it does not stop in time."""

@@ -234,7 +234,11 @@ async def _stack(work: Path, pg_dsn: str) -> AsyncIterator[list[_Target]]:
     from lintas.postgres import connect
 
     server = MariaDBServer(work / "mariadb")
-    await asyncio.to_thread(server.start)
+    try:
+        await asyncio.to_thread(server.start)
+    except BaseException:
+        await asyncio.to_thread(server.purge)
+        raise
     pg_name = f"lintas_bench_{uuid.uuid4().hex[:8]}"
     admin = await connect(pg_dsn)
     await admin.execute(f'CREATE DATABASE "{pg_name}"')
