@@ -24,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from lintas.kafka import KafkaConnection
+from lintas.kafka import KafkaConnection, create_admin
 from lintas.settings import KafkaSettings
-from lintas.topics import TopicSpec, sync_topics
+from lintas.topics import Action, TopicChange, TopicSpec, apply_plan
 
 __all__ = [
     "DLQ_HEADER_PREFIX",
@@ -102,7 +102,8 @@ class DeadLetterTopics:
     """Creates dead-letter topics on first use, once per process.
 
     Args:
-        kafka: a connection allowed to create topics (Create on the cluster or the prefix).
+        kafka: a connection allowed to create topics (Create on the topic, its prefix or the
+            cluster); an existing topic is left as it is.
         settings: partitions, replication and dead-letter retention.
     """
 
@@ -130,5 +131,20 @@ class DeadLetterTopics:
             )
             for name in sorted(missing)
         ]
-        await sync_topics(self._kafka, specs)
+        admin = create_admin(self._kafka)
+        await admin.start()
+        try:
+            # Only missing topics are created, as the stream workers do: a topic's settings
+            # are `lintas topics sync`'s, and who dead-letters (a subscriber, the deliverer)
+            # may create its .dlq topic but not alter it.
+            existing = set(await admin.list_topics())
+            plan = [
+                TopicChange(action=Action.CREATE, spec=s) for s in specs if s.name not in existing
+            ]
+            if plan:
+                # A topic another process created meanwhile is no error: aiokafka leaves
+                # per-topic errors in the answer, and apply_plan waits until it is visible.
+                await apply_plan(admin, plan)
+        finally:
+            await admin.close()
         self._ready |= missing

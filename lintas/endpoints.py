@@ -17,7 +17,7 @@ from lintas.settings import KafkaSecurityProtocol, Settings
 if TYPE_CHECKING:
     from lintas.deploy.local.state import StackState
 
-__all__ = ["Endpoints", "kafka_connection", "registry_url", "resolve_endpoints"]
+__all__ = ["Endpoints", "kafka_connection", "postgres_dsn", "registry_url", "resolve_endpoints"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +63,35 @@ def kafka_connection(settings: Settings) -> KafkaConnection:
     from lintas.deploy.local.state import StackState
 
     return _kafka(settings, StackState.load(settings.data_dir))[0]
+
+
+def postgres_dsn(settings: Settings) -> str:
+    """PostgreSQL's address alone: configured, else the local stack's.
+
+    Unlike :func:`resolve_endpoints` it reads no Kafka credential, so a service without
+    Kafka (the schema registry) never touches the platform's.
+
+    Raises:
+        StackError: no PostgreSQL address is configured and no local stack has been started.
+        ConfigurationError: the local stack's password file cannot be read.
+    """
+    from lintas.deploy.local.state import StackState
+
+    if settings.pg_dsn is not None:
+        return settings.pg_dsn
+    return _postgres(StackState.load(settings.data_dir))
+
+
+def _postgres(state: StackState | None) -> str:
+    from lintas.deploy.local.postgres import local_dsn
+
+    pg = state.components.get("postgres") if state else None
+    if pg is None or pg.port is None or state is None or state.pg_passfile is None:
+        raise StackError(
+            "No PostgreSQL address is configured and no local stack is running.",
+            hint="Run `lintas up`, or set LINTAS_PG_DSN.",
+        )
+    return local_dsn(pg.port, _read_secret(Path(state.pg_passfile), "LINTAS_PG_DSN"))
 
 
 def _kafka(settings: Settings, state: StackState | None) -> tuple[KafkaConnection, str | None]:
@@ -123,7 +152,6 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         StackError: nothing is configured and no local stack has been started.
         ConfigurationError: a configured credential cannot be read.
     """
-    from lintas.deploy.local.postgres import local_dsn
     from lintas.deploy.local.state import StackState
 
     state = StackState.load(settings.data_dir)
@@ -134,16 +162,7 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         return comp.url if comp else None
 
     kafka, password_file = _kafka(settings, state)
-
-    pg_dsn = settings.pg_dsn
-    if pg_dsn is None:
-        pg = comps.get("postgres")
-        if pg is None or pg.port is None or state is None or state.pg_passfile is None:
-            raise StackError(
-                "No PostgreSQL address is configured and no local stack is running.",
-                hint="Run `lintas up`, or set LINTAS_PG_DSN.",
-            )
-        pg_dsn = local_dsn(pg.port, _read_secret(Path(state.pg_passfile), "LINTAS_PG_DSN"))
+    pg_dsn = settings.pg_dsn if settings.pg_dsn is not None else _postgres(state)
 
     return Endpoints(
         kafka=kafka,

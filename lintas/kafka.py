@@ -7,6 +7,7 @@ it from here, so no component configures security on its own.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,13 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient
 
-__all__ = ["KafkaConnection", "create_admin", "create_consumer", "create_producer"]
+__all__ = [
+    "KafkaConnection",
+    "authentication_refused",
+    "create_admin",
+    "create_consumer",
+    "create_producer",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,3 +127,28 @@ def create_admin(conn: KafkaConnection, **options: Any) -> AIOKafkaAdminClient:
     from aiokafka.admin import AIOKafkaAdminClient
 
     return AIOKafkaAdminClient(**conn.aiokafka_kwargs(), **options)
+
+
+async def authentication_refused(conn: KafkaConnection, timeout: float = 10.0) -> bool:
+    """True when a broker answers and refuses ``conn``'s credentials.
+
+    aiokafka's clients log a failed SASL handshake and then report only that they could
+    not bootstrap, which reads like an unreachable broker; this probe tells the two apart
+    so a wrong or revoked password is refused clearly instead of retried forever.
+    """
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import AuthenticationFailedError, SaslAuthenticationFailed
+
+    options = conn.aiokafka_kwargs()
+    servers = str(options.pop("bootstrap_servers"))
+    for server in servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            probe = await asyncio.wait_for(create_conn(host, int(port), **options), timeout)
+        except (SaslAuthenticationFailed, AuthenticationFailedError):
+            return True
+        except Exception:  # this broker is away: ask the next one
+            continue
+        probe.close()
+        return False
+    return False

@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lintas.exceptions import ConfigurationError
 
 __all__ = [
+    "AuditSettings",
     "CaptureSettings",
     "DeliverSettings",
     "DirectorySettings",
@@ -45,11 +46,14 @@ __all__ = [
     "LocalStackSettings",
     "PortalSettings",
     "ProducerSettings",
+    "RetentionSettings",
     "SaslMechanism",
     "SecuritySettings",
     "Settings",
     "SinkSettings",
+    "StoreRetentionAction",
     "StreamsSettings",
+    "TypeRetention",
     "default_cache_dir",
     "default_data_dir",
     "load_settings",
@@ -404,6 +408,79 @@ class SecuritySettings(_Group):
     end (clients keep trusting the same CA)."""
 
 
+class StoreRetentionAction(StrEnum):
+    """What happens to a row of the merged store once its retention has passed."""
+
+    PSEUDONYMISE = "pseudonymise"
+    """Personal fields removed, NIKs and subjects replaced by a keyed pseudonym: counts,
+    regions and dates stay for analysis."""
+    DELETE = "delete"
+    """The row is deleted from the raw table and its typed table."""
+
+
+class TypeRetention(_Group):
+    """The store's retention of one event type (``LINTAS_RETENTION__EVENT_TYPES``)."""
+
+    days: Annotated[float, Field(gt=0, le=36_500)]
+    action: StoreRetentionAction = StoreRetentionAction.PSEUDONYMISE
+
+
+class RetentionSettings(_Group):
+    """How long personal data rests in the merged store (``lintas retention``).
+
+    Usage::
+
+        LINTAS_RETENTION__STORE_DAYS=1095 lintas retention run --dry-run
+        LINTAS_RETENTION__EVENT_TYPES='{"dinkes.kunjungan_pasien.v1": {"days": 365,
+            "action": "delete"}}' lintas sink
+
+    An event type's days come from this mapping, else from ``store_retention_days`` in its
+    ``.avsc``, else from ``store_days``. Kafka topics have their own retention
+    (``retention_days`` in the ``.avsc``, ``LINTAS_KAFKA__RETENTION_DAYS``).
+    """
+
+    store_days: Annotated[float, Field(gt=0, le=36_500)] = 1825
+    """Rows older than this (by event time) lose their personal data: five years unless the
+    Pemda's retention schedule (jadwal retensi arsip) says otherwise."""
+    store_action: StoreRetentionAction = StoreRetentionAction.PSEUDONYMISE
+    event_types: dict[str, TypeRetention] = Field(default_factory=dict)
+    """Per event type id (``dinkes.kunjungan_pasien.v1``): its own days and action."""
+    interval_s: Annotated[float, Field(gt=0, le=7 * 86_400)] = 3600
+    """How often the store sink runs the retention job (``lintas retention run`` runs it at
+    once)."""
+    batch_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
+    """Rows changed per transaction, so a large backlog never holds long locks."""
+
+    @field_validator("event_types")
+    @classmethod
+    def _type_ids(cls, value: dict[str, TypeRetention]) -> dict[str, TypeRetention]:
+        for key in value:
+            parts = key.split(".")
+            if len(parts) != 3 or not parts[2].startswith("v") or not parts[2][1:].isdigit():
+                raise ValueError(
+                    f"{key!r} is not an event type id like dukcapil.kematian_dicatat.v1"
+                )
+        return value
+
+
+class AuditSettings(_Group):
+    """The audit log (:mod:`lintas.audit`) and the import of pgaudit's records.
+
+    Usage::
+
+        LINTAS_AUDIT__PGAUDIT_LOG_DIR=/var/log/postgresql lintas portal
+    """
+
+    retention_days: Annotated[int, Field(ge=365, le=3650)] = 730
+    """Audit entries older than this are deleted by the retention job; the database refuses
+    to delete any entry younger than 365 days, whatever this says."""
+    pgaudit_log_dir: Path | None = None
+    """Where PostgreSQL writes its ``jsonlog`` files (``*.json``); unset means the local
+    stack's ``<data_dir>/postgres/log``. pgaudit's records of analysts' SQL are read there."""
+    import_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 30
+    """How often the portal imports new pgaudit records into the audit log."""
+
+
 class Settings(BaseSettings):
     """Root settings; one nested group per component."""
 
@@ -440,6 +517,8 @@ class Settings(BaseSettings):
     sink: SinkSettings = SinkSettings()
     security: SecuritySettings = SecuritySettings()
     capture: CaptureSettings = CaptureSettings()
+    retention: RetentionSettings = RetentionSettings()
+    audit: AuditSettings = AuditSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lintas.exceptions import ConfigurationError
 from lintas.kafka import KafkaConnection, create_admin
 from lintas.settings import KafkaSettings, Settings
 
@@ -31,6 +32,7 @@ __all__ = [
     "platform_topics",
     "plan_changes",
     "sync_topics",
+    "type_retention_days",
 ]
 
 DLQ_TOPIC = "lintas.dlq"
@@ -92,6 +94,23 @@ def _retention(days: float) -> str:
     return str(int(days * _DAY_MS))
 
 
+def type_retention_days(event_type: Any, default: float) -> float:
+    """How long an event type's topics keep its events: ``retention_days`` of its ``.avsc``.
+
+    Raises:
+        ConfigurationError: the value is not a number of days in (0, 3650]; a typo must
+            not keep personal data forever (Kafka reads ``-1`` as "no limit").
+    """
+    value = event_type.schema.get("retention_days", default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3650:
+        raise ConfigurationError(
+            f"retention_days of {event_type.id}",
+            f"{value!r} is not a number of days above 0 and at most 3650",
+            hint="Fix the event type's .avsc (schemas/catalog/<opd>/<event>.v<N>.avsc).",
+        )
+    return float(value)
+
+
 def platform_topics(
     settings: KafkaSettings, *, subscribers: Iterable[str] = (), partitions: int | None = None
 ) -> list[TopicSpec]:
@@ -131,8 +150,11 @@ def desired_topics(
     rf = settings.replication_factor
     base = {"min.insync.replicas": str(settings.min_insync_replicas)}
     specs: list[TopicSpec] = []
-    for et in event_types:
-        days = float(et.schema.get("retention_days", settings.retention_days))
+    types = [(et, type_retention_days(et, settings.retention_days)) for et in event_types]
+    # A delivery topic carries any of the types a subscriber is routed: it keeps nothing
+    # longer than the shortest of them may be kept.
+    delivery_days = min([settings.retention_days, *(days for _, days in types)])
+    for et, days in types:
         configs = {**base, "retention.ms": _retention(days), "cleanup.policy": "delete"}
         specs.append(TopicSpec(name=et.topic, partitions=count, replication_factor=rf,
                                configs=configs, purpose=f"{et.id} as published"))  # fmt: skip
@@ -144,7 +166,7 @@ def desired_topics(
                 name=f"lintas.deliver.{name}",
                 partitions=count,
                 replication_factor=rf,
-                configs={**base, "retention.ms": _retention(settings.retention_days)},
+                configs={**base, "retention.ms": _retention(delivery_days)},
                 purpose=f"routed events for {name}",
             )
         )

@@ -22,6 +22,7 @@ from ._sync import Producer
 from .exceptions import (
     DeliveryFailed,
     FlushTimeout,
+    NotAuthenticated,
     NotAuthorized,
     ProducerClosed,
     ProducerError,
@@ -56,6 +57,7 @@ __all__ = [
     # errors
     "DeliveryFailed",
     "FlushTimeout",
+    "NotAuthenticated",
     "NotAuthorized",
     "ProducerClosed",
     "ProducerError",

@@ -61,12 +61,16 @@ def _fingerprint(schema: str) -> str:
 class RememberingResolver:
     """A :class:`~lintas.schemas.SchemaResolver` that keeps the ids it learns in the spool.
 
+    It also turns the registry's failures into :class:`SchemaUnavailable`, the error the
+    producer promises, whoever the resolver is.
+
     Args:
         inner: the registry client; ``None`` when no registry is configured (then only
             remembered ids can be used).
         registry: the registry's URL, which scopes the remembered ids (another registry
             numbers schemas differently).
-        spool: where ids are remembered.
+        spool: where ids are remembered; ``None`` keeps them in memory only (the fake
+            producer of :mod:`lintas.producers.testing`).
         known: ids remembered earlier, ``(subject, fingerprint) -> id``.
     """
 
@@ -74,7 +78,7 @@ class RememberingResolver:
         self,
         inner: SchemaResolver | None,
         registry: str,
-        spool: Spool,
+        spool: Spool | None,
         known: dict[tuple[str, str], int],
     ) -> None:
         self._inner = inner
@@ -121,7 +125,8 @@ class RememberingResolver:
         except Exception as exc:  # the resolver's transport failed in its own way
             raise SchemaUnavailable(subject, f"{type(exc).__name__}: {exc}") from exc
         self._known[key] = schema_id
-        await self._spool.remember_schema_id(self._registry, key[0], key[1], schema_id)
+        if self._spool is not None:
+            await self._spool.remember_schema_id(self._registry, key[0], key[1], schema_id)
         return schema_id
 
 

@@ -27,6 +27,7 @@ from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     CorruptRecordException,
     InvalidTopicError,
+    KafkaConnectionError,
     KafkaError,
     MessageSizeTooLargeError,
     ProducerClosed,
@@ -35,10 +36,10 @@ from aiokafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
-from lintas.kafka import KafkaConnection, create_producer
+from lintas.kafka import KafkaConnection, authentication_refused, create_producer
 
 from ._record import Record
-from .exceptions import NotAuthorized, TopicNotFound
+from .exceptions import NotAuthenticated, NotAuthorized, TopicNotFound
 
 __all__ = ["KafkaLink", "Part", "Unreachable", "classify", "murmur2"]
 
@@ -154,6 +155,10 @@ class KafkaLink:
             raise NotAuthorized(None, self.principal) from exc
         except (TimeoutError, KafkaError, OSError) as exc:
             await self.close(timeout)
+            if isinstance(exc, KafkaConnectionError) and await authentication_refused(
+                self._conn, timeout
+            ):
+                raise NotAuthenticated(self.principal) from exc
             reason = "no answer" if isinstance(exc, TimeoutError) else str(exc) or repr(exc)
             raise Unreachable(f"{self._conn.bootstrap}: {reason}") from exc
         except asyncio.CancelledError:

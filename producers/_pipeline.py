@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -48,6 +49,7 @@ from ._spool import Spool, SpooledRecord
 from .exceptions import (
     DeliveryFailed,
     FlushTimeout,
+    NotAuthenticated,
     NotAuthorized,
     ProducerClosed,
     ProducerError,
@@ -129,6 +131,15 @@ class Pipeline:
     @property
     def spool(self) -> Spool:
         return self._spool
+
+    @property
+    def spooled(self) -> int:
+        """Records waiting in the spool."""
+        return self._spool.records
+
+    @property
+    def spool_path(self) -> Path:
+        return self._spool.path
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -277,6 +288,8 @@ class Pipeline:
             # The forwarder found the principal refused outright: spooling more would only
             # hide that, so callers get the error instead.
             self._metrics.failed("not_authorized", len(records))
+            if isinstance(self._denied, NotAuthenticated):
+                raise NotAuthenticated(self._denied.principal)
             raise NotAuthorized(self._denied.topic, self._denied.principal)
         try:
             await self._spool.append(records)

@@ -22,6 +22,7 @@ from ._encoder import Encoder, RememberingResolver
 from ._envelope import check_name
 from ._pipeline import Pipeline
 from ._spool import Spool
+from ._transport import Transport
 from .exceptions import ProducerClosed, ValidationFailed
 from .metrics import ProducerMetrics
 from .types import Delivery, Event, EventLike
@@ -159,7 +160,7 @@ class EventProducer:
         self._spool_slot = spool_slot
         self.metrics = ProducerMetrics(self.name, metrics_registry)
         self._state = ProducerState.NEW
-        self._pipeline: Pipeline | None = None
+        self._pipeline: Transport | None = None
         self._encoder: Encoder | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -177,6 +178,22 @@ class EventProducer:
         """
         if self._state is not ProducerState.NEW:
             raise ProducerClosed(f"{self._state} (a producer starts once)")
+        self._encoder, transport = await self._open()
+        self._pipeline = transport
+        self._state = ProducerState.STARTED
+        log.info(
+            "Producer %s started (%s), spool %s",
+            self.name,
+            "spooling" if transport.spooling else "connected",
+            transport.spool_path,
+        )
+
+    async def _open(self) -> tuple[Encoder, Transport]:
+        """The encoder and the transport of a starting producer: the spool, then Kafka.
+
+        The one seam :class:`lintas.producers.testing.FakeEventProducer` overrides: the
+        encoder (validation, Avro, envelope) is always :meth:`_encoder_for`'s.
+        """
         settings = self._settings
         spool = await Spool.open(
             spool_root(settings),
@@ -186,9 +203,8 @@ class EventProducer:
         )
         try:
             known = await spool.schema_ids(self._registry_key)
-            resolver = RememberingResolver(self._registry, self._registry_key, spool, known)
-            self._encoder = Encoder(
-                AvroSerializer(resolver), app=self.app, opd=self.opd, topic_of=self._topic_of
+            encoder = self._encoder_for(
+                RememberingResolver(self._registry, self._registry_key, spool, known)
             )
             pipeline = Pipeline(
                 spool=spool,
@@ -201,13 +217,12 @@ class EventProducer:
         except BaseException:
             await spool.close()
             raise
-        self._pipeline = pipeline
-        self._state = ProducerState.STARTED
-        log.info(
-            "Producer %s started (%s), spool %s",
-            self.name,
-            "spooling" if pipeline.spooling else "connected",
-            spool.path,
+        return encoder, pipeline
+
+    def _encoder_for(self, resolver: SchemaResolver) -> Encoder:
+        """The encoder of this producer's events, with schema ids from ``resolver``."""
+        return Encoder(
+            AvroSerializer(resolver), app=self.app, opd=self.opd, topic_of=self._topic_of
         )
 
     async def stop(self) -> None:
@@ -355,7 +370,7 @@ class EventProducer:
     @property
     def spooled(self) -> int:
         """Events waiting in the spool."""
-        return self._running().spool.records
+        return self._running().spooled
 
     @property
     def in_flight(self) -> int:
@@ -364,9 +379,9 @@ class EventProducer:
 
     @property
     def spool_path(self) -> Path:
-        return self._running().spool.path
+        return self._running().spool_path
 
-    def _running(self) -> Pipeline:
+    def _running(self) -> Transport:
         if self._state is not ProducerState.STARTED or self._pipeline is None:
             raise ProducerClosed(str(self._state))
         return self._pipeline

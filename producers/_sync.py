@@ -17,7 +17,7 @@ import datetime as dt
 import threading
 from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from lintas.schemas import EventModel, EventType
 
@@ -50,8 +50,12 @@ class Producer:
         deadlines make very unlikely).
     """
 
+    _async_class: ClassVar[type[EventProducer]] = EventProducer
+    """The async producer it runs (:class:`lintas.producers.testing.FakeProducer` runs the
+    fake one)."""
+
     def __init__(self, **kwargs: Any) -> None:
-        self._producer = EventProducer(**kwargs)
+        self._producer = self._async_class(**kwargs)
         settings = self._producer.settings.producer
         self._send_deadline = 2 * settings.send_timeout_s + _SLACK_S
         self._stop_deadline = 3 * settings.stop_timeout_s + _SLACK_S

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DeliveryFailed",
     "FlushTimeout",
+    "NotAuthenticated",
     "NotAuthorized",
     "ProducerClosed",
     "ProducerError",
@@ -176,6 +177,24 @@ class NotAuthorized(ProducerError):
         self.topic = topic
         self.principal = principal
         self.deliveries = tuple(deliveries)
+
+
+class NotAuthenticated(NotAuthorized):
+    """The broker refuses the producer's credentials (a wrong, replaced or revoked password).
+
+    Not retried and not spooled, like every refusal: the credentials must change first.
+    """
+
+    def __init__(self, principal: str) -> None:
+        ProducerError.__init__(
+            self,
+            f"Kafka refuses the credentials of {principal}: authentication failed.",
+            hint="The password is wrong, was replaced or was revoked; ask the platform team "
+            "for the current one (`lintas apps kafka-password`).",
+        )
+        self.topic = None
+        self.principal = principal
+        self.deliveries = ()
 
 
 class TopicNotFound(ProducerError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from lintas.audit import AuditAction, AuditLog
 from lintas.kafka import KafkaConnection, create_consumer, create_producer
 from lintas.schemas import AvroDeserializer, SchemaError, parse_header
 
@@ -171,12 +172,17 @@ class Replayed:
 
 
 async def replay_dead_letters(
-    conn: KafkaConnection, letters: Sequence[DeadLetter], *, dlq_topic: str
+    conn: KafkaConnection,
+    letters: Sequence[DeadLetter],
+    *,
+    dlq_topic: str,
+    audit: AuditLog | None = None,
 ) -> list[Replayed]:
     """Send each dead letter back to its source topic; one :class:`Replayed` per letter.
 
     A letter whose value was dropped for size, or whose source is unknown, is skipped and
-    reported, never half-sent.
+    reported, never half-sent. With ``audit``, the replay is recorded (references and event
+    ids, never the content) as done by :func:`lintas.audit.current_actor`.
     """
     producer = create_producer(conn.with_client_id("lintas-dlq-replay"))
     await producer.start()
@@ -207,4 +213,11 @@ async def replay_dead_letters(
                 out.append(Replayed(letter=letter, sent=True, detail=where))
     finally:
         await producer.stop()
+    if audit is not None:
+        details = {
+            "sent": [r.letter.reference for r in out if r.sent],
+            "skipped": [r.letter.reference for r in out if not r.sent],
+            "event_ids": [r.letter.event_id for r in out if r.letter.event_id],
+        }
+        await audit.record(None, AuditAction.DLQ_REPLAYED, dlq_topic, details)
     return out

@@ -11,7 +11,7 @@ the views of the ``analytics`` schema and nothing else; the views decide what to
 
 from .exceptions import AnalystLoginUnavailable, AnalyticsError, QueryRefused
 from .logins import QUERY_LOGINS, connect_analyst, derived_password, ensure_login
-from .query import OutputFormat, QueryResult, render, run_query
+from .query import OutputFormat, QueryAudit, QueryResult, render, run_query
 from .views import ANALYST_ROLES, ANALYTICS_SCHEMA, functions_sql, type_view_sql, views_sql
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "ensure_login",
     # queries
     "OutputFormat",
+    "QueryAudit",
     "QueryResult",
     "render",
     "run_query",

@@ -21,9 +21,11 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import orjson
 
+from lintas.audit import AuditAction, AuditLog
+
 from .exceptions import QueryRefused
 
-__all__ = ["OutputFormat", "QueryResult", "render", "run_query"]
+__all__ = ["OutputFormat", "QueryAudit", "QueryResult", "render", "run_query"]
 
 
 class OutputFormat(enum.StrEnum):
@@ -42,13 +44,39 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
-async def run_query(conn: Any, sql: str) -> QueryResult:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryAudit:
+    """Where a statement is recorded before it runs, and as which login it runs.
+
+    Attributes:
+        log: the platform's audit log (the analyst's own login cannot write it).
+        login: the database login the statement runs as (``lintas_query``).
+        pii: whether that login may see personal data unmasked.
+    """
+
+    log: AuditLog
+    login: str
+    pii: bool
+
+
+async def run_query(conn: Any, sql: str, *, audit: QueryAudit | None = None) -> QueryResult:
     """Run one statement and fetch all its rows.
+
+    Args:
+        conn: an analyst's connection.
+        sql: one statement.
+        audit: record the statement (who, when, the SQL text) before it runs; a statement
+            that cannot be recorded is not run.
 
     Raises:
         QueryRefused: the database refused it (rights, syntax, timeout, ...), with its
             message and SQLSTATE.
+        AuditUnavailable: ``audit`` is given and the entry could not be written.
     """
+    if audit is not None:
+        # Before it runs: a refused or cancelled statement is an access attempt as well.
+        details = {"sql": sql, "pii": audit.pii}
+        await audit.log.record(None, AuditAction.ANALYST_QUERY, f"login:{audit.login}", details)
     try:
         statement = await conn.prepare(sql)
         columns = tuple(attr.name for attr in statement.get_attributes())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from typing import Any
 
@@ -48,12 +49,31 @@ async def run_sink(settings: Settings, endpoints: Endpoints, registry_url: str) 
     directory = await Directory.open(settings, pg_dsn=endpoints.pg_dsn, publish=False)
     tracker = ActivityTracker(directory)
     await tracker.start()
+    retention = _start_retention(settings, endpoints.pg_dsn)
     try:
         async with SchemaRegistryClient(registry_url) as registry:
             await _run(settings, endpoints, registry, tracker)
     finally:
+        retention.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retention
         await tracker.stop()
         await directory.close()
+
+
+def _start_retention(settings: Settings, dsn: str) -> asyncio.Task[None]:
+    """The store's retention job, every ``LINTAS_RETENTION__INTERVAL_S``, beside the sink
+    (several sinks take turns: the job runs under a lock)."""
+    from lintas.consumers.store.retention import run_retention_periodically
+    from lintas.schemas import load_catalog
+
+    job = run_retention_periodically(
+        dsn,
+        settings.retention,
+        audit_days=settings.audit.retention_days,
+        event_types=load_catalog(),
+    )
+    return asyncio.create_task(job, name="store-retention")
 
 
 _APPLICATION = RAW_COLUMNS.index("application")

@@ -6,7 +6,8 @@
 
 :mod:`.ddl` derives typed tables from Avro schemas and plans their evolution, :mod:`.rows`
 turns canonical records into rows, :mod:`.tables` applies DDL, :mod:`.prepare` creates
-what the catalog implies. The sink that writes it is :mod:`lintas.consumers.sinks`.
+what the catalog implies, :mod:`.retention` removes personal data past its retention. The
+sink that writes it is :mod:`lintas.consumers.sinks`.
 """
 
 from .connection import connect_store, is_data_error, is_transient
@@ -24,8 +25,22 @@ from .ddl import (
     shape_of,
     table_name,
 )
-from .exceptions import CanonicalRecordInvalid, SchemaConflict, StoreError, StoreUnavailable
+from .exceptions import (
+    CanonicalRecordInvalid,
+    RetentionInvalid,
+    SchemaConflict,
+    StoreError,
+    StoreUnavailable,
+)
 from .prepare import catalog_shape, prepare_store
+from .retention import (
+    RetentionReport,
+    TypePolicy,
+    TypeResult,
+    run_retention,
+    run_retention_periodically,
+    store_policy,
+)
 from .rows import PAYLOAD_FIELD, RAW_COLUMNS, json_bytes, nik_values, raw_row, typed_row
 from .tables import ensure_table, read_columns
 
@@ -54,12 +69,20 @@ __all__ = [
     "nik_values",
     "raw_row",
     "typed_row",
+    # retention
+    "RetentionReport",
+    "TypePolicy",
+    "TypeResult",
+    "run_retention",
+    "run_retention_periodically",
+    "store_policy",
     # connections
     "connect_store",
     "is_data_error",
     "is_transient",
     # errors
     "CanonicalRecordInvalid",
+    "RetentionInvalid",
     "SchemaConflict",
     "StoreError",
     "StoreUnavailable",

@@ -6,7 +6,8 @@ Tree (this component's part of :mod:`lintas.exceptions`)::
     └── StoreError                  the merged store cannot take something as it is
         ├── StoreUnavailable        the database cannot be reached (retriable)
         ├── SchemaConflict          a schema change the typed table cannot follow
-        └── CanonicalRecordInvalid  a canonical record lacks what the raw table needs
+        ├── CanonicalRecordInvalid  a canonical record lacks what the raw table needs
+        └── RetentionInvalid        an event type's retention in its contract breaks a rule
 
 Only :class:`StoreUnavailable` is retriable: the sink waits and tries again. The same
 schema or record fails the same way again: the sink stops the event type concerned (a
@@ -18,7 +19,13 @@ from __future__ import annotations
 
 from lintas.exceptions import LintasError
 
-__all__ = ["CanonicalRecordInvalid", "SchemaConflict", "StoreError", "StoreUnavailable"]
+__all__ = [
+    "CanonicalRecordInvalid",
+    "RetentionInvalid",
+    "SchemaConflict",
+    "StoreError",
+    "StoreUnavailable",
+]
 
 
 class StoreError(LintasError):
@@ -80,3 +87,21 @@ class CanonicalRecordInvalid(StoreError):
         )
         self.field = field
         self.reason = reason
+
+
+class RetentionInvalid(StoreError):
+    """``store_retention_days`` of ``event_type``'s contract is not a number of days.
+
+    A typo must not keep personal data forever (or purge it at once), so the retention
+    job refuses to start rather than guess.
+    """
+
+    def __init__(self, event_type: str, value: object, rule: str) -> None:
+        super().__init__(
+            f"The store retention of {event_type} is {value!r}: {rule}.",
+            hint="Fix store_retention_days in its .avsc, or set its days in "
+            "LINTAS_RETENTION__EVENT_TYPES.",
+        )
+        self.event_type = event_type
+        self.value = value
+        self.rule = rule

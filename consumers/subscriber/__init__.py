@@ -16,7 +16,7 @@ At least once, offsets committed after the handler returned; see ``docs/subscrib
 
 from ._event import DeliveredEvent
 from ._subscriber import Handler, Subscriber
-from .exceptions import DeliveryTopicMissing, SubscriberClosed, SubscriberError
+from .exceptions import DeliveryTopicMissing, NotAuthorized, SubscriberClosed, SubscriberError
 from .seen import SeenEvents
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Subscriber",
     # errors
     "DeliveryTopicMissing",
+    "NotAuthorized",
     "SubscriberClosed",
     "SubscriberError",
 ]

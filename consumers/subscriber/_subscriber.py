@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 
 from lintas.kafka import KafkaConnection, create_consumer, create_producer
 from lintas.schemas import Catalog, DeserializationError, load_catalog
@@ -45,8 +46,9 @@ from lintas.settings import Settings, load_settings
 
 from .._dlq import DeadLetterTopics, dead_letter_headers, dlq_topic
 from .._records import RecordDecoder, read_envelope
+from ._access import check_access, refusal
 from ._event import DeliveredEvent, TypedResolver, parse_time
-from .exceptions import DeliveryTopicMissing, SubscriberClosed
+from .exceptions import NotAuthorized, SubscriberClosed
 
 __all__ = ["Handler", "Subscriber"]
 
@@ -157,9 +159,12 @@ class Subscriber:
 
         Raises:
             DeliveryTopicMissing: the subscriber's topic does not exist.
+            NotAuthorized: the broker refuses the principal on the topic or the group
+                (aiokafka would wait for ever instead).
         """
         if self._state is not _State.NEW:
             raise SubscriberClosed(self.name, self._state.value)
+        await check_access(self._kafka, name=self.name, topic=self.topic, group=self.group_id)
         consumer = create_consumer(
             self._kafka,
             group_id=self.group_id,
@@ -169,8 +174,6 @@ class Subscriber:
         )
         await consumer.start()
         try:
-            if self.topic not in await consumer.topics():
-                raise DeliveryTopicMissing(self.name, self.topic)
             consumer.subscribe([self.topic], listener=_Rebalance(self))
         except BaseException:
             await consumer.stop()
@@ -267,6 +270,10 @@ class Subscriber:
         A handler that raises is called again after ``retry_backoff`` (doubling) seconds, up
         to ``max_attempts`` tries; then the event goes to the dead-letter topic with the
         error, and the next event is handled.
+
+        Raises:
+            NotAuthorized: the broker refuses the principal on its topic or group (its ACLs
+                were removed while it ran), or on its dead-letter topic.
         """
         while self._state is _State.RUNNING:
             try:
@@ -310,7 +317,16 @@ class Subscriber:
                 await self._commit()
             except Exception as exc:  # kept for the next commit (at least once either way)
                 log.warning("%s: committing offsets failed, will retry: %r", self.name, exc)
-            batches = await self._consumer.getmany(timeout_ms=_POLL_MS, max_records=self._batch_max)
+            try:
+                batches = await self._consumer.getmany(
+                    timeout_ms=_POLL_MS, max_records=self._batch_max
+                )
+            except KafkaError as exc:
+                # The ACLs went while running (the subscriber was disabled): say so.
+                refused = self._refused(exc, self.topic)
+                if refused is None:
+                    raise
+                raise refused from exc
             for records in batches.values():
                 self._buffer.extend(records)
         return self._buffer.popleft()
@@ -381,7 +397,21 @@ class Subscriber:
         if current is not None and TopicPartition(current.topic, current.partition) in revoked:
             self._current, self._tries = None, 0
 
+    def _refused(self, exc: BaseException, topic: str) -> NotAuthorized | None:
+        return refusal(exc, self._kafka, name=self.name, topic=topic, group=self.group_id)
+
     async def _dead_letter(self, record: Any, *, reason: str, message: str, attempts: int) -> None:
+        try:
+            await self._send_dead_letter(record, reason=reason, message=message, attempts=attempts)
+        except KafkaError as exc:
+            refused = self._refused(exc, self.dlq_topic)
+            if refused is None:
+                raise
+            raise refused from exc
+
+    async def _send_dead_letter(
+        self, record: Any, *, reason: str, message: str, attempts: int
+    ) -> None:
         if self._producer is None:
             self._producer = create_producer(self._kafka)
             await self._producer.start()

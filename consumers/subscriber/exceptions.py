@@ -5,14 +5,15 @@ Tree (this component's part of :mod:`lintas.exceptions`)::
     LintasError
     └── SubscriberError            reading a subscriber's delivery topic went wrong
         ├── SubscriberClosed       the Subscriber was used before start() or after stop()
-        └── DeliveryTopicMissing   the subscriber's topic does not exist (yet)
+        ├── DeliveryTopicMissing   the subscriber's topic does not exist (yet)
+        └── NotAuthorized          the broker refuses this principal a topic or the group
 """
 
 from __future__ import annotations
 
 from lintas.exceptions import LintasError
 
-__all__ = ["DeliveryTopicMissing", "SubscriberClosed", "SubscriberError"]
+__all__ = ["DeliveryTopicMissing", "NotAuthorized", "SubscriberClosed", "SubscriberError"]
 
 
 class SubscriberError(LintasError):
@@ -45,3 +46,35 @@ class DeliveryTopicMissing(SubscriberError):
         )
         self.name = name
         self.topic = topic
+
+
+class NotAuthorized(SubscriberError):
+    """The broker refuses this subscriber's principal on a topic or on its consumer group.
+
+    Not retried: the credential or the ACLs must change first. To a principal that may not
+    describe a topic, Kafka answers the same whether the topic exists or not, so a
+    misspelled subscriber name is refused rather than reported missing.
+
+    Attributes:
+        name: the subscriber.
+        principal: the Kafka principal (``User:sub-sikesra``).
+        topic: the refused topic (its delivery topic, or its dead-letter topic), or None
+            when the group is refused.
+        group: the refused consumer group, or None when a topic is refused.
+    """
+
+    def __init__(
+        self, name: str, principal: str, *, topic: str | None = None, group: str | None = None
+    ) -> None:
+        target = f"topic {topic}" if topic is not None else f"consumer group {group}"
+        super().__init__(
+            f"Kafka refuses {principal} on {target} (subscriber {name!r}).",
+            hint=f"A subscriber reads only its own topic lintas.deliver.{name} with the groups "
+            f"lintas-sub-{name} and lintas-sub-{name}.*, and its principal is sub-<its name>: "
+            "check the name, the group and the credential, or ask the platform team to check "
+            "its ACLs (`lintas security principals`; a disabled subscriber has none).",
+        )
+        self.name = name
+        self.principal = principal
+        self.topic = topic
+        self.group = group

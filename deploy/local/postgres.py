@@ -2,7 +2,12 @@
 
 The system's PostgreSQL binaries (Debian: ``/usr/lib/postgresql/<major>/bin``) make a
 cluster of our own on a free port, with ``wal_level=logical`` for the capture adapters and
-UTC storage. PostgreSQL refuses to run as root, so when ``lintas up`` runs as root the
+UTC storage. When Debian's ``postgresql-<major>-pgaudit`` is installed (``scripts/install``
+and :func:`ensure_pgaudit` install it), the server preloads pgaudit, so analysts' SQL is
+logged by the database itself; the logging collector writes ``<data_dir>/postgres/log/``
+(``postgres.log``, and ``postgres.json`` whose pgaudit records the audit import reads).
+
+PostgreSQL refuses to run as root, so when ``lintas up`` runs as root the
 server runs as the ``postgres`` system user and its files live in ``/var/lib/lintas/``
 (root's home is closed to other users); ``<data_dir>/postgres`` links to them, so the data
 still sits under one data directory.
@@ -39,10 +44,32 @@ SERVER_SETTINGS = {
     "max_connections": "300",
     "shared_buffers": "'256MB'",
     "password_encryption": "'scram-sha-256'",
-    "logging_collector": "off",
+    # The collector writes each record whole, one JSON object per line in jsonlog: records
+    # of concurrent sessions never interleave and a multi-line statement stays one record,
+    # which the audit import (lintas.audit.pgaudit) relies on. Plain stderr logging
+    # guarantees neither. The files have fixed names and are never rotated, as the stderr
+    # file of earlier versions was not.
+    "logging_collector": "on",
+    "log_destination": "'stderr,jsonlog'",
+    "log_filename": "'postgres.log'",
+    "log_file_mode": "0600",
+    "log_rotation_age": "0",
+    "log_rotation_size": "0",
     "log_min_messages": "warning",
     "log_line_prefix": "'%m [%p] %u@%d '",
 }
+
+PGAUDIT_SETTINGS = {
+    "shared_preload_libraries": "'pgaudit'",
+    # Object audit: every read of what lintas_auditor may SELECT (the analytics views) is
+    # logged, whoever reads; analysts' logins also get session audit, a role-level
+    # pgaudit.log (lintas.audit_analyst_logins() in migration 0008).
+    "pgaudit.role": "'lintas_auditor'",
+    # DBeaver and Metabase read the catalogs constantly; those reads are not data access.
+    "pgaudit.log_catalog": "off",
+    "pgaudit.log_relation": "off",
+}
+"""What the server gets when pgaudit is installed (see :func:`find_pgaudit`)."""
 
 
 def local_dsn(port: int, password: str, database: str = PG_DATABASE) -> str:
@@ -87,6 +114,42 @@ def ensure_binaries(*, progress: bool = True) -> Path:
     )
 
 
+def pgaudit_package(bindir: Path) -> str:
+    """Debian's pgaudit package for the server in ``bindir``: ``postgresql-15-pgaudit``."""
+    major = bindir.parent.name
+    return f"postgresql-{major if major.isdigit() else '<major>'}-pgaudit"
+
+
+def find_pgaudit(bindir: Path) -> bool:
+    """Whether the server in ``bindir`` can preload pgaudit (its library is installed).
+
+    Preloading a library that is missing stops the server from starting, so the runner
+    asks first.
+    """
+    # Debian's layout (/usr/lib/postgresql/15/lib), then a source build's (lib/postgresql).
+    lib = bindir.parent / "lib"
+    return (lib / "pgaudit.so").exists() or (lib / "postgresql" / "pgaudit.so").exists()
+
+
+def ensure_pgaudit(bindir: Path) -> bool:
+    """pgaudit for the server in ``bindir``; installs Debian's package when missing and we
+    are root. Returns whether it is available (without it, analysts' own SQL is not logged
+    by the database; the caller says so)."""
+    if find_pgaudit(bindir):
+        return True
+    package = pgaudit_package(bindir)
+    if os.geteuid() != 0 or not shutil.which("apt-get") or "<major>" in package:
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", package]
+    # Without an update first: the package lists are usually fresh enough (and `apt-get
+    # update` is slow); stale lists get one update and a second try.
+    if subprocess.run(install, capture_output=True, env=env, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=False)
+        subprocess.run(install, capture_output=True, env=env, check=False)
+    return find_pgaudit(bindir)
+
+
 def run_as_user() -> str | None:
     """The system user the server runs as when we are root, else None (ourselves)."""
     if os.geteuid() != 0:
@@ -116,7 +179,13 @@ class PostgresNode:
             self.root = self.link
         self.pgdata = self.root / "data"
         self.socket_dir = self.root / "run"
+        # What the server prints before its logging collector takes over (start-up errors).
         self.log = data_dir / "logs" / "postgres.log"
+        # The collector's files, written as the server's user; through the link, they are
+        # <data_dir>/postgres/log/ as well.
+        self.log_dir = self.root / "log"
+        self.server_log = self.log_dir / "postgres.log"
+        self.jsonlog = self.log_dir / "postgres.json"
 
     @property
     def initialised(self) -> bool:
@@ -185,11 +254,21 @@ class PostgresNode:
         conf = self.pgdata / "postgresql.conf"
         conf.write_text(conf.read_text() + "\ninclude_if_exists = 'lintas.conf'\n")
 
-    def configure(self, port: int) -> None:
-        """Write the settings we own; the port may differ from the last start."""
+    def configure(self, port: int, *, pgaudit: bool = False) -> None:
+        """Write the settings we own; the port may differ from the last start.
+
+        Args:
+            port: the port to listen on.
+            pgaudit: preload pgaudit (only when :func:`find_pgaudit` says it is installed).
+        """
         settings = dict(SERVER_SETTINGS)
+        if pgaudit:
+            settings.update(PGAUDIT_SETTINGS)
         settings["port"] = str(port)
         settings["unix_socket_directories"] = f"'{self.socket_dir}'"
+        settings["log_directory"] = f"'{self.log_dir}'"
+        self.log_dir.mkdir(mode=0o700, exist_ok=True)
+        self._chown(self.log_dir)
         text = "# Written by `lintas up` at every start.\n" + "".join(
             f"{key} = {value}\n" for key, value in settings.items()
         )
@@ -215,7 +294,8 @@ class PostgresNode:
         return [str(bindir / "postgres"), "-D", str(self.pgdata)]
 
     def failure_detail(self) -> str:
-        return tail(self.log, 15)
+        early = tail(self.log, 15)
+        return early + ("\n" + tail(self.server_log, 15) if self.server_log.exists() else "")
 
 
 async def postgres_ready(dsn: str, timeout: float) -> bool:

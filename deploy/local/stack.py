@@ -33,7 +33,7 @@ from ._process import (
     terminate,
     wait_exit,
 )
-from .services import SERVICES, ServiceSpec
+from .services import SERVICES, KafkaLogin, ServiceSpec, service_environment
 from .state import ComponentState, StackState
 
 if TYPE_CHECKING:
@@ -332,11 +332,17 @@ class LocalStack:
             self.progress(f"postgres: already running on {state.components['postgres'].port}")
             return
         bindir = pg_rt.ensure_binaries()
+        pgaudit = pg_rt.ensure_pgaudit(bindir)
+        if not pgaudit:
+            self.progress(
+                f"postgres: pgaudit is not installed ({pg_rt.pgaudit_package(bindir)}): "
+                "analysts' own SQL is not logged by the database (scripts/install adds it)"
+            )
         node = pg_rt.PostgresNode(self.data_dir)
         password = _secret(self.secrets / "postgres.password")
         node.init(bindir, password)
         port = self._port(state, "postgres", "client", self.local.pg_port)
-        node.configure(port)
+        node.configure(port, pgaudit=pgaudit)
         node.clear_stale_lock()
         node.log.parent.mkdir(parents=True, exist_ok=True)
         pid = spawn(node.argv(bindir), log_path=node.log, user=node.user, cwd=node.root)
@@ -346,7 +352,7 @@ class LocalStack:
             port=port,
             ports={"client": port},
             marker=str(node.pgdata),
-            log=str(node.log),
+            log=str(node.server_log),
         )
         state.components["postgres"] = comp
         state.pg_user = pg_rt.PG_USER
@@ -372,7 +378,9 @@ class LocalStack:
         argv = [sys.executable, "-m", "lintas.cli", "--data-dir", str(self.data_dir)]
         argv += [a.replace("{port}", str(port)) for a in spec.command]
         log = self.data_dir / "logs" / f"{spec.name}.log"
-        env = {**os.environ, "LINTAS_DATA_DIR": str(self.data_dir)}
+        env = service_environment(
+            os.environ, self.settings, data_dir=self.data_dir, login=self._service_login(spec)
+        )
         pid = spawn(argv, log_path=log, env=env)
         comp = ComponentState(
             name=spec.name,
@@ -393,6 +401,24 @@ class LocalStack:
         comp.started_s = round(self._wait_ready(spec.name, pid, ready, lambda: tail(log)), 2)
         where = f" on {comp.url}" if comp.url else ""
         self.progress(f"{spec.name}: ready{where} in {comp.started_s:.1f} s")
+
+    def _service_login(self, spec: ServiceSpec) -> KafkaLogin | None:
+        """The service's own principal and password file (written by ``_sync_security``)."""
+        if spec.kafka_role is None:
+            return None
+        from lintas.security import SecurityContext
+        from lintas.security.reconcile import service_password_file
+
+        ctx = SecurityContext.from_settings(self.settings)
+        user = ctx.names.service(spec.kafka_role)
+        path = service_password_file(ctx.password_dir, user)
+        if not path.is_file():
+            raise ComponentFailed(
+                spec.name,
+                f"the password file of its Kafka principal {user} is missing ({path}); "
+                "`lintas security sync` writes it",
+            )
+        return KafkaLogin(user=user, password_file=path)
 
     # -- addresses -----------------------------------------------------------------------
 

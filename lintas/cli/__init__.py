@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     _portal,
     _query,
     _registry,
+    _retention,
     _schemas,
     _security,
     _sink,

@@ -199,7 +199,11 @@ def replay(
             console.print(f"would replay {x.reference} ({x.reason}) to {x.topic}", highlight=False)
         console.print(f"{len(chosen)} dead letter(s) selected")
         return
-    results = asyncio.run(replay_dead_letters(conn, chosen, dlq_topic=topic))
+    from lintas.audit import AuditLog
+    from lintas.endpoints import postgres_dsn
+
+    audit = AuditLog(dsn=postgres_dsn(settings_of(ctx)))
+    results = asyncio.run(replay_dead_letters(conn, chosen, dlq_topic=topic, audit=audit))
     for r in results:
         style = "green" if r.sent else "yellow"
         verb = "replayed" if r.sent else "skipped"

@@ -32,7 +32,17 @@ def query(
     What the role may not do (any write included) is refused by the database, and the
     command exits with status 1. See docs/analysts.md.
     """
-    from lintas.consumers.analytics import OutputFormat, connect_analyst, render, run_query
+    from urllib.parse import urlsplit
+
+    from lintas.audit import AuditLog
+    from lintas.consumers.analytics import (
+        QUERY_LOGINS,
+        OutputFormat,
+        QueryAudit,
+        connect_analyst,
+        render,
+        run_query,
+    )
     from lintas.endpoints import resolve_endpoints
 
     try:
@@ -42,6 +52,12 @@ def query(
     settings = settings_of(ctx)
     dsn = settings.pg_dsn or resolve_endpoints(settings).pg_dsn
     login = settings.sink.query_pii_dsn if pii else settings.sink.query_dsn
+    # Recorded with the platform's credential: the analyst's login cannot write the log.
+    audit = QueryAudit(
+        log=AuditLog(dsn=dsn),
+        login=(urlsplit(login).username if login else None) or QUERY_LOGINS[pii][0],
+        pii=pii,
+    )
 
     async def run() -> None:
         conn = await connect_analyst(
@@ -52,7 +68,7 @@ def query(
             statement_timeout_s=settings.sink.query_timeout_s,
         )
         try:
-            result = await run_query(conn, sql)
+            result = await run_query(conn, sql, audit=audit)
         finally:
             await conn.close()
         render(result, output, sys.stdout, zone=settings.display_zone)

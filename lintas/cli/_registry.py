@@ -24,10 +24,11 @@ def registry(
     Its database is LINTAS_PG_DSN, or the local stack's PostgreSQL; run `lintas migrate`
     first when it is not the local stack.
     """
-    from lintas.endpoints import resolve_endpoints
+    from lintas.endpoints import postgres_dsn
     from lintas.schemas.registry import serve
 
     settings = settings_of(ctx)
-    # The registry needs only PostgreSQL: with LINTAS_PG_DSN set, Kafka settings may be absent.
-    dsn = settings.pg_dsn or resolve_endpoints(settings).pg_dsn
+    # The registry needs only PostgreSQL: it never reads a Kafka credential, so the local
+    # stack starts it without one.
+    dsn = postgres_dsn(settings)
     asyncio.run(serve(dsn, host=host, port=settings.local.registry_port if port is None else port))

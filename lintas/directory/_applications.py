@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from . import _rules, _secrets
+from . import _audit, _rules, _secrets
 from ._base import (
     DEFAULT_ROTATION_OVERLAP,
     KEY_IN_USE_WINDOW,
@@ -184,7 +184,7 @@ class ApplicationsMixin(DirectoryBase):
                 app_id,
             )
             await self._emit(conn, entity_key("app", app.id), self._app_snapshot(app))
-            await self._revoke(conn, app_id, None)
+            await self._revoke(conn, app_id, None, retired=True)
         return app
 
     async def get_application(self, app_id: str) -> Application:
@@ -269,6 +269,7 @@ class ApplicationsMixin(DirectoryBase):
             digest,
         )
         await self._emit(conn, entity_key("key", key_id), self._key_snapshot(row))
+        await _audit.key_issued(conn, app_id, key_id)
         return IssuedKey(app_id=app_id, key_id=key_id, token=token)
 
     async def revoke_keys(
@@ -303,7 +304,9 @@ class ApplicationsMixin(DirectoryBase):
             revoked = await self._revoke(conn, app_id, key_id)
         return revoked
 
-    async def _revoke(self, conn: Any, app_id: str, key_id: str | None) -> list[str]:
+    async def _revoke(
+        self, conn: Any, app_id: str, key_id: str | None, *, retired: bool = False
+    ) -> list[str]:
         rows = await conn.fetch(
             "UPDATE lintas.dir_api_keys SET revoked_at = now() WHERE app_id = $1 "
             "AND revoked_at IS NULL AND ($2::text IS NULL OR id = $2) RETURNING *",
@@ -312,6 +315,7 @@ class ApplicationsMixin(DirectoryBase):
         )
         for row in rows:
             await self._emit(conn, entity_key("key", row["id"]), self._key_snapshot(row))
+        await _audit.keys_revoked(conn, app_id, [row["id"] for row in rows], retired=retired)
         return [row["id"] for row in rows]
 
     async def list_keys(self, app_id: str) -> list[ApiKeyInfo]:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from . import _rules, _secrets
+from . import _audit, _rules, _secrets
 from ._base import (
     DEFAULT_ROTATION_OVERLAP,
     DirectoryBase,
@@ -125,13 +125,15 @@ class SubscribersMixin(DirectoryBase):
                 utcnow() + overlap,
             )
         secret = _secrets.new_webhook_secret()
+        secret_id = _secrets.new_api_key()[0]
         await conn.execute(
             "INSERT INTO lintas.dir_webhook_secrets (id, subscriber, secret_enc) "
             "VALUES ($1, $2, $3)",
-            _secrets.new_api_key()[0],
+            secret_id,
             name,
             self._box.seal(secret),
         )
+        await _audit.webhook_secret_issued(conn, name, secret_id)
         return secret
 
     async def get_subscriber(self, name: str) -> Subscriber:

@@ -8,6 +8,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from lintas.audit import AuditAction
+
 from ._web import LANG_KEY, render, state_of, translator
 from .auth import checked_form, current_user, sign_in, sign_out
 from .exceptions import SignInFailed
@@ -39,16 +41,28 @@ async def login(request: Request) -> Response:
     name = str(form.get("name", "")).strip().lower()
     password = str(form.get("password", ""))
     target = _safe_next(form.get("next"))
+    client = request.client.host if request.client else "?"
     try:
         state.throttle.check(name)
         user = await state.users.authenticate(name, password)
     except SignInFailed:
         state.throttle.failed(name)
+        # The name is only what was typed: the actor is where the attempt came from.
+        await state.audit.record(
+            f"web:{client}", AuditAction.PORTAL_SIGN_IN_FAILED, f"portal-user:{name}"
+        )
         t = translator(request)
         return render(
             request, "login.html", t=t, status=401, error=t("login.failed"), next=target, name=name
         )
     state.throttle.succeeded(name)
+    # Recorded before the session exists: a sign-in that cannot be audited does not happen.
+    await state.audit.record(
+        f"portal:{user.name}",
+        AuditAction.PORTAL_SIGN_IN,
+        f"portal-user:{user.name}",
+        {"client": client, "role": user.role.value},
+    )
     sign_in(request, user)
     return RedirectResponse(target, status_code=303)
 

@@ -116,7 +116,7 @@ async def dlq_replay(p: Page) -> Response:
         return await _list(p, problems=[Problem("ref", p.t("dlq.choose_one"))])
     chosen = select_dead_letters(await _letters(p), references=references)
     results = await replay_dead_letters(
-        _kafka(p), chosen, dlq_topic=p.state.settings.portal.dlq_topic
+        _kafka(p), chosen, dlq_topic=p.state.settings.portal.dlq_topic, audit=p.state.audit
     )
     return render(
         p.request, "dlq_replayed.html", t=p.t, user=p.user, nav="dlq", results=results,

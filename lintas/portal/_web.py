@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from lintas.audit import AuditLog, acting_as
 from lintas.directory import AlreadyExists, Directory, DirectoryError, InvalidEntry, Problem
 from lintas.kafka import KafkaConnection
 from lintas.settings import Settings
@@ -50,6 +52,9 @@ class PortalState:
     kafka: KafkaConnection | None
     templates: Jinja2Templates
     throttle: SignInThrottle
+    audit: AuditLog
+    pgaudit_dir: Path | None = None
+    """Where the database's jsonlog is, when this portal can read it (pgaudit's records)."""
 
 
 def make_templates() -> Jinja2Templates:
@@ -143,9 +148,11 @@ def page(*, operator: str | None = None, api: bool = False) -> Callable[[Handler
                 return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
             if operator is not None:
                 require_operator(user, operator)
-            return await handler(
-                Page(request=request, state=state, user=user, t=translator(request))
-            )
+            # Changes the page makes (keys issued, replays, ...) are recorded as this user's.
+            with acting_as(f"portal:{user.name}"):
+                return await handler(
+                    Page(request=request, state=state, user=user, t=translator(request))
+                )
 
         return endpoint
 

@@ -11,6 +11,7 @@ application's lifespan, so run it under a server that sends lifespan events (uvi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -30,6 +31,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lintas.audit import AuditLog, import_periodically, pgaudit_log_dir
 from lintas.directory import Directory
 from lintas.kafka import KafkaConnection
 from lintas.postgres import create_pool
@@ -37,6 +39,7 @@ from lintas.settings import Settings
 
 from . import (
     _pages_apps,
+    _pages_audit,
     _pages_auth,
     _pages_catalog,
     _pages_dashboard,
@@ -181,6 +184,7 @@ def create_app(config: PortalConfig) -> Starlette:
             metrics_topic=settings.portal.metrics_topic,
             dlq_topic=settings.portal.dlq_topic,
         )
+        pgaudit_dir = pgaudit_log_dir(settings.audit.pgaudit_log_dir, settings.data_dir)
         app.state.portal = PortalState(
             settings=settings,
             pool=pool,
@@ -192,11 +196,20 @@ def create_app(config: PortalConfig) -> Starlette:
             kafka=config.kafka,
             templates=make_templates(),
             throttle=SignInThrottle(),
+            audit=AuditLog(pool=pool),
+            pgaudit_dir=pgaudit_dir,
         )
         await dashboard.start()
+        importing = asyncio.create_task(
+            import_periodically(pool, pgaudit_dir, settings.audit.import_interval_s),
+            name="pgaudit-import",
+        )
         try:
             yield
         finally:
+            importing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await importing
             await dashboard.stop()
             await directory.close()
             await pool.close()
@@ -208,6 +221,7 @@ def create_app(config: PortalConfig) -> Starlette:
         *_pages_apps.routes,
         *_pages_subscriptions.routes,
         *_pages_dlq.routes,
+        *_pages_audit.routes,
         Mount("/static", StaticFiles(packages=[("lintas.portal", "static")]), name="static"),
     ]
     middleware = [

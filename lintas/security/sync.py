@@ -11,12 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lintas.audit import BlockingAuditLog
 from lintas.directory.models import Application, AppStatus, DirectoryData, Subscriber
 from lintas.kafka import KafkaConnection
 from lintas.settings import Settings
 
+from . import _audit
 from ._admin import SecurityAdmin
 from .acls import (
+    AclPlan,
     Grant,
     application_grant,
     application_user,
@@ -63,9 +66,13 @@ class SecurityContext:
     iterations: int
     timeout: float = 30.0
     """Seconds each admin request to the broker may take (``LINTAS_KAFKA__REQUEST_TIMEOUT_MS``)."""
+    audit: BlockingAuditLog | None = None
+    """Where ACL and credential changes are recorded (None: not recorded, for tests)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecurityContext:
+        from lintas.endpoints import postgres_dsn
+
         sec = settings.security
         return cls(
             names=PrincipalNames(sec.principal_prefix),
@@ -73,6 +80,9 @@ class SecurityContext:
             password_dir=sec.service_password_dir or settings.data_dir / "secrets" / "kafka-users",
             iterations=sec.scram_iterations,
             timeout=settings.kafka.request_timeout_ms / 1000,
+            # The database is found when the first change is recorded, so a dry run needs
+            # none.
+            audit=BlockingAuditLog(lambda: postgres_dsn(settings)),
         )
 
     def grants(self, data: DirectoryData) -> dict[str, Grant]:
@@ -121,6 +131,13 @@ def sync_security(
         )
         if not dry_run:
             apply_security(admin, plan, password_dir=ctx.password_dir, iterations=ctx.iterations)
+    if not dry_run:
+        _audit.write_entries(
+            ctx.audit,
+            _audit.acl_entries(plan.acls)
+            + _audit.credential_entries(deleted=plan.drop_credentials)
+            + _audit.credential_entries(issued=plan.service_credentials, to_file=True),
+        )
     return plan
 
 
@@ -164,8 +181,11 @@ def provision(
     if user is None or grant is None:
         raise _no_principal(entry)
     with SecurityAdmin(conn, timeout=ctx.timeout) as admin:
-        sync_principal(admin, user, grant, lambda u: u == user, drop_credential=False)
-        return issue_credential(admin, user, iterations=ctx.iterations)
+        acls = sync_principal(admin, user, grant, lambda u: u == user, drop_credential=False)
+        credential = issue_credential(admin, user, iterations=ctx.iterations)
+    entries = _audit.acl_entries(acls) + _audit.credential_entries(issued=[user])
+    _audit.write_entries(ctx.audit, entries)
+    return credential
 
 
 def sync_entry(
@@ -178,6 +198,7 @@ def sync_entry(
         return []
     with SecurityAdmin(conn, timeout=ctx.timeout) as admin:
         plan = sync_principal(admin, user, grant, lambda u: u == user, drop_credential=False)
+    _audit.write_entries(ctx.audit, _audit.acl_entries(plan))
     return plan.lines()
 
 
@@ -199,6 +220,9 @@ def deprovision(
     with SecurityAdmin(conn, timeout=ctx.timeout) as admin:
         if keep_acls:
             admin.delete_credential(user)
+            acls = AclPlan()
         else:
-            sync_principal(admin, user, None, lambda u: u == user)
+            acls = sync_principal(admin, user, None, lambda u: u == user)
+    entries = _audit.acl_entries(acls) + _audit.credential_entries(deleted=[user])
+    _audit.write_entries(ctx.audit, entries)
     return principal_of(user)

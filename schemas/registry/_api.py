@@ -9,6 +9,9 @@ Responses are ``application/vnd.schemaregistry.v1+json`` unless the client only 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lintas.audit import acting_as
 from lintas.schemas.exceptions import InvalidSchema
 
 from ._errors import ApiError, error_body
@@ -62,12 +66,27 @@ def _respond(request: Request, status: int, payload: Any) -> Response:
     return Response(body, status_code=status, media_type=_media_type(request))
 
 
+def _client(request: Request) -> str:
+    """Who calls, for the audit log: ``registry:<basic-auth user or anonymous>@<address>``.
+
+    Only the user name of a Basic credential is read, never its password.
+    """
+    user = "anonymous"
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        with contextlib.suppress(ValueError, binascii.Error):
+            user = base64.b64decode(encoded, validate=True).decode().partition(":")[0] or user
+    host = request.client.host if request.client else "?"
+    return f"registry:{user}@{host}"
+
+
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     @functools.wraps(handler)
     async def run(request: Request) -> Response:
         registry: Registry = request.app.state.registry
         try:
-            return _respond(request, 200, await handler(request, registry))
+            with acting_as(_client(request)):
+                return _respond(request, 200, await handler(request, registry))
         except Exception as exc:  # every failure becomes a Confluent error body
             status, body = error_body(exc)
             return _respond(request, status, body)

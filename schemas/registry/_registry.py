@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from lintas.audit import AuditAction
 from lintas.schemas.compatibility import (
     CompatibilityMode,
     CompatibilityResult,
@@ -300,6 +301,7 @@ class Registry:
             new_id = ids[0] if ids else await q.insert_schema(schema_text, kind, fp)
             number = max((v.version for v in existing), default=0) + 1
             await q.insert_version(subject, number, new_id)
+            await q.audit(AuditAction.SCHEMA_REGISTERED, subject, {"version": number, "id": new_id})
             text = schema_text if not ids else (await self._schema_in(q, new_id)).text
             return SubjectVersion(subject, number, new_id, text, kind, fp)
 
@@ -339,6 +341,8 @@ class Registry:
             await q.insert_schema(text, kind, fp, schema_id=schema_id)
         number = version or max((v.version for v in existing), default=0) + 1
         await q.insert_version(subject, number, schema_id)
+        details = {"version": number, "id": schema_id, "mode": "IMPORT"}
+        await q.audit(AuditAction.SCHEMA_REGISTERED, subject, details)
         return SubjectVersion(subject, number, schema_id, stored.text if stored else text, kind, fp)
 
     async def _schema_in(self, q: Queries, schema_id: int) -> StoredSchema:
@@ -404,11 +408,14 @@ class Registry:
                 if not live:
                     raise SubjectSoftDeleted(subject)
                 await q.soft_delete(subject, live)
+                await q.audit(AuditAction.SCHEMA_DELETED, subject, {"versions": live})
                 return live
             if live:
                 raise SubjectNotSoftDeleted(subject)
             numbers = [v.version for v in existing]
             await q.hard_delete(subject, numbers)
+            details = {"versions": numbers, "permanent": True}
+            await q.audit(AuditAction.SCHEMA_DELETED, subject, details)
             self._forget(await q.drop_unused_schemas([v.schema_id for v in existing]))
             await q.set_config(subject, "compatibility", None)
             await q.set_config(subject, "mode", None)
@@ -436,10 +443,13 @@ class Registry:
                 if target.deleted:
                     raise VersionSoftDeleted(subject, target.version)
                 await q.soft_delete(subject, [target.version])
+                await q.audit(AuditAction.SCHEMA_DELETED, subject, {"versions": [target.version]})
                 return target.version
             if not target.deleted:
                 raise VersionNotSoftDeleted(subject, target.version)
             await q.hard_delete(subject, [target.version])
+            details = {"versions": [target.version], "permanent": True}
+            await q.audit(AuditAction.SCHEMA_DELETED, subject, details)
             self._forget(await q.drop_unused_schemas([target.schema_id]))
             return target.version
 

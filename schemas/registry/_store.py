@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from lintas.audit import AuditAction, record
 from lintas.postgres import create_pool
 
 from ._schema import StoredSchema, SubjectVersion
@@ -58,6 +59,10 @@ class Queries:
 
     async def ping(self) -> bool:
         return bool(await self._conn.fetchval("SELECT true"))
+
+    async def audit(self, action: AuditAction, subject: str, details: dict[str, Any]) -> None:
+        """An audit entry in this connection's transaction: it commits with the change."""
+        await record(self._conn, None, action, f"subject:{subject}", details)
 
     # -- schemas -------------------------------------------------------------------------
 

@@ -201,3 +201,20 @@ async def test_spooled_events_for_a_refused_topic_are_kept_apart_not_retried(
     assert info.rejected == {f"not authorized: User:{conn.username} on {refused}": 2}
     reads = await read_topic(kafka_conn, allowed, partitions=1)
     assert [r.event_id for r in reads] == [spooled[i].event_id for i in (0, 2, 4)]
+
+
+async def test_a_wrong_password_is_refused_at_start_not_taken_for_an_outage(
+    make_user: Callable[..., KafkaConnection], registry_url: str, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from lintas.producers import NotAuthenticated
+
+    good = make_user([])
+    wrong = replace(good, password=good.password + "x")
+    producer = _producer(tmp_path, wrong, registry_url)
+    with pytest.raises(NotAuthenticated) as exc:
+        await asyncio.wait_for(producer.start(), HANG)
+    assert exc.value.principal == f"User:{good.username}"
+    assert "authentication failed" in str(exc.value)
+    assert not any(s.records for s in spool_status(producer.settings))

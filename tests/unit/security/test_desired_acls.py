@@ -209,6 +209,26 @@ def test_services_get_least_privilege() -> None:
         assert not any(r.operation in (Operation.ALTER, Operation.DELETE) for r in g.rules)
 
 
+def test_each_service_is_kept_out_of_the_other_stages() -> None:
+    # The refusals the private-stack test (test_stack_principals.py) sees on the broker.
+    grants = {g.owner: g.rules for g in service_grants(ServiceTopology(), NAMES)}
+    opd, canonical = "opd.dukcapil.kematian_dicatat.v1", "lintas.canonical.dukcapil.x.v1"
+    assert not permits(grants["gateway"], TOPIC, canonical, D), "not even its name"
+    assert not permits(grants["sink"], TOPIC, opd, D)
+    assert not permits(grants["deliver"], TOPIC, canonical, D)
+    assert not permits(grants["deliver"], TOPIC, "lintas.directory", W)
+    # The deliverer dead-letters to (and creates) a webhook subscriber's .dlq topic.
+    for op in (W, C):
+        assert permits(grants["deliver"], TOPIC, "lintas.deliver.sipbansos.dlq", op)
+    # The portal reads every group's lag but may join none, so it cannot steal events.
+    for group in ("lintas-store", "lintas-streams", "lintas-sub-sikesra"):
+        assert permits(grants["portal"], GROUP, group, D)
+        assert not permits(grants["portal"], GROUP, group, R)
+    # Only the workers and the portal's dead-letter replay write canonical topics.
+    writers = {role for role, rules in grants.items() if permits(rules, TOPIC, canonical, W)}
+    assert writers == {"worker", "portal"}
+
+
 def test_service_topic_prefix_moves_the_stream_topics() -> None:
     # The workers and the sink follow LINTAS_STREAMS__TOPIC_PREFIX; the services that follow
     # the directory read the topic their own settings name (they do not use the prefix).

@@ -1,4 +1,4 @@
-"""The public surface of the store, sinks and analytics packages: every name exported."""
+"""The public surface of the consumers, store, sinks and analytics packages: every name exported."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import pytest
 
 @pytest.mark.parametrize(
     "package",
-    ["lintas.consumers.sinks", "lintas.consumers.store", "lintas.consumers.analytics"],
+    [
+        "lintas.consumers",
+        "lintas.consumers.sinks",
+        "lintas.consumers.store",
+        "lintas.consumers.analytics",
+    ],
 )
 def test_every_exported_name_exists_and_has_a_docstring(package: str) -> None:
     module = importlib.import_module(package)
