@@ -14,7 +14,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,7 +72,21 @@ def _secret(path: Path) -> str:
 class LocalStack:
     """The processes of one data directory."""
 
-    def __init__(self, settings: Settings, *, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        progress: Progress | None = None,
+        services: Collection[str] | None = None,
+    ) -> None:
+        """Args:
+        settings: the stack's settings.
+        progress: receives one line per step.
+        services: which Lintas services ``up`` starts (names in ``SERVICES``); None starts
+            all. The test harness starts only the registry: a session-wide worker or sink
+            would consume the topics tests create and skew what they count.
+        """
+        self.services = None if services is None else frozenset(services)
         self.settings = settings
         self.local = settings.local
         self.data_dir = settings.data_dir.expanduser().resolve()
@@ -124,6 +138,8 @@ class LocalStack:
         self._sync_security()
         self._portal_admin(state)
         for spec in SERVICES:
+            if self.services is not None and spec.name not in self.services:
+                continue
             self._up_service(state, spec)
             state.save()
         if "registry" in state.components:

@@ -138,7 +138,8 @@ def _from_local_runner(data_dir: Path, progress: Callable[[str], None]) -> TestS
     from lintas.deploy.local import LocalStack
 
     settings = fast_local_settings(data_dir)
-    stack = LocalStack(settings, progress=progress)
+    # Only the registry: tests start the workers, sinks and gateways they test themselves.
+    stack = LocalStack(settings, progress=progress, services=("registry",))
     try:
         stack.up()
     except BaseException:
