@@ -49,9 +49,26 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServices]
     """The session's Kafka and PostgreSQL (env addresses, testcontainers, or local runner)."""
     svc = start_services(tmp_path_factory.mktemp("stack"), progress=lambda m: print(m))
     try:
-        yield svc
+        with pytest.MonkeyPatch.context() as env:
+            # Subprocesses and Settings() built inside tests find the session's services the
+            # same way whether the harness started them or the environment named them.
+            ep = svc.endpoints
+            if svc.source != "env":
+                _export_endpoints(env, ep)
+            yield svc
     finally:
         svc.stop()
+
+
+def _export_endpoints(env: pytest.MonkeyPatch, ep: Endpoints) -> None:
+    env.setenv("LINTAS_KAFKA_BOOTSTRAP", ep.kafka.bootstrap)
+    env.setenv("LINTAS_KAFKA__USERNAME", ep.kafka.username)
+    env.setenv("LINTAS_KAFKA__PASSWORD", ep.kafka.password)
+    env.setenv("LINTAS_KAFKA__SASL_MECHANISM", ep.kafka.sasl_mechanism)
+    env.setenv("LINTAS_KAFKA__SECURITY_PROTOCOL", ep.kafka.security_protocol)
+    env.setenv("LINTAS_PG_DSN", ep.pg_dsn)
+    if ep.registry_url:
+        env.setenv("LINTAS_REGISTRY_URL", ep.registry_url)
 
 
 @pytest.fixture(scope="session")
