@@ -9,6 +9,7 @@ Tree (this component's part of :mod:`lintas.exceptions`)::
         ├── SpoolFull               the broker is away and the spool has no room (retriable)
         ├── SpoolLocked             another process is using this spool
         ├── NotAuthorized           the broker refuses this principal on a topic
+        │   └── NotAuthenticated    the broker refuses its credentials (wrong password)
         ├── TopicNotFound           the broker has no such topic (``lintas topics sync``)
         ├── DeliveryFailed          the broker refused a record for good
         ├── FlushTimeout            not everything reached the broker in time (retriable)

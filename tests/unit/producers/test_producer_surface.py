@@ -37,7 +37,7 @@ def test_errors_form_one_tree() -> None:
         if inspect.isclass(getattr(producers, n))
         and issubclass(getattr(producers, n), BaseException)
     ]
-    assert len(errors) == 10
+    assert len(errors) == 11
     for error in errors:
         assert issubclass(error, producers.ProducerError)
         assert issubclass(error, LintasError)

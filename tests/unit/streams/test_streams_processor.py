@@ -22,7 +22,12 @@ CATALOG = load_catalog()
 KEMATIAN = CATALOG.get("dukcapil.kematian_dicatat.v1")
 IZIN = CATALOG.get("dpmptsp.izin_terbit.v1")
 NAMES = StreamTopics("t1.")
-NOW = dt.datetime.now(dt.UTC)
+
+
+def _now() -> dt.datetime:
+    # Taken at each call, not at import: records carry the real time as ce_time, and a
+    # long suite run would otherwise put them beyond the allowed skew of an import-time now.
+    return dt.datetime.now(dt.UTC)
 
 
 class Registry(InMemorySchemaResolver):
@@ -70,7 +75,7 @@ async def _record(registry, event_type=KEMATIAN, event=None, *, topic_type=None,
 
 async def test_a_valid_event_becomes_its_canonical_record(processor, registry) -> None:
     event = varied_event(KEMATIAN, 1)
-    outcome = await processor.process(await _record(registry, event=event), now=NOW)
+    outcome = await processor.process(await _record(registry, event=event), now=_now())
     assert isinstance(outcome, Accepted)
     assert outcome.topic == "t1.lintas.canonical.dukcapil.kematian_dicatat.v1"
     assert outcome.dedup_key == "/opd/dukcapil/testapp e-1"
@@ -97,7 +102,7 @@ async def test_bad_records_become_dead_letters_with_their_reason(
     processor, registry, change, reason, field
 ) -> None:
     record = await _record(registry, **change)
-    outcome = await processor.process(record, now=NOW)
+    outcome = await processor.process(record, now=_now())
     assert isinstance(outcome, Rejected)
     assert (outcome.reason, outcome.field) == (reason, field)
     assert outcome.topic == "t1.lintas.dlq"
@@ -111,20 +116,20 @@ async def test_bad_records_become_dead_letters_with_their_reason(
 
 async def test_a_truncated_body_is_undecodable(processor, registry) -> None:
     record = await _record(registry)
-    outcome = await processor.process(await _record(registry, value=record.value[:12]), now=NOW)
+    outcome = await processor.process(await _record(registry, value=record.value[:12]), now=_now())
     assert isinstance(outcome, Rejected) and outcome.reason is Reason.UNDECODABLE
 
 
 async def test_another_event_types_record_is_a_schema_mismatch(processor, registry) -> None:
     record = await _record(registry, IZIN, example_event(IZIN), topic_type=KEMATIAN)
-    outcome = await processor.process(record, now=NOW)
+    outcome = await processor.process(record, now=_now())
     assert isinstance(outcome, Rejected) and outcome.reason is Reason.SCHEMA_MISMATCH
 
 
 async def test_a_ce_type_of_another_event_type_is_an_invalid_envelope(processor, registry) -> None:
     headers = cloudevent_headers(IZIN, event_id="e-1")
     headers = [(k, v) if k != "ce_source" else (k, b"/opd/dukcapil/x") for k, v in headers]
-    outcome = await processor.process(await _record(registry, headers=headers), now=NOW)
+    outcome = await processor.process(await _record(registry, headers=headers), now=_now())
     assert isinstance(outcome, Rejected)
     assert (outcome.reason, outcome.field) == (Reason.INVALID_ENVELOPE, "ce_type")
 
@@ -135,16 +140,16 @@ async def test_every_broken_rule_is_listed_and_the_first_one_named(processor, re
         "kode_wilayah": "32.73.01.9999",
         "nik": "3273013213480001",
     }
-    outcome = await processor.process(await _record(registry, event=event), now=NOW)
+    outcome = await processor.process(await _record(registry, event=event), now=_now())
     assert isinstance(outcome, Rejected)
     assert (outcome.reason, outcome.field) == (Reason.INVALID_NIK, "nik")
     assert "kode_wilayah: kode wilayah 32.73.01.9999" in outcome.message
 
 
 async def test_a_future_ce_time_is_refused(processor, registry) -> None:
-    future = NOW + dt.timedelta(hours=1)
+    future = _now() + dt.timedelta(hours=1)
     headers = cloudevent_headers(KEMATIAN, event_id="e-1", time=future)
-    outcome = await processor.process(await _record(registry, headers=headers), now=NOW)
+    outcome = await processor.process(await _record(registry, headers=headers), now=_now())
     assert isinstance(outcome, Rejected)
     assert (outcome.reason, outcome.field) == (Reason.FUTURE_DATE, "ce_time")
 
@@ -153,7 +158,7 @@ async def test_an_unreachable_registry_is_retried_not_dead_lettered(processor, r
     record = await _record(registry)
     registry.down = True
     with pytest.raises(RegistryUnavailable):
-        await processor.process(record, now=NOW)
+        await processor.process(record, now=_now())
 
 
 async def test_an_unexpected_failure_costs_one_dead_letter(processor, registry) -> None:
@@ -161,7 +166,7 @@ async def test_an_unexpected_failure_costs_one_dead_letter(processor, registry) 
         raise ZeroDivisionError("a bug")
 
     processor.encoder.encode = broken  # type: ignore[method-assign]
-    outcome = await processor.process(await _record(registry), now=NOW)
+    outcome = await processor.process(await _record(registry), now=_now())
     assert isinstance(outcome, Rejected)
     assert outcome.reason is Reason.PROCESSING_ERROR
     assert "ZeroDivisionError: a bug" in outcome.message
