@@ -18,18 +18,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from lintas.kafka import KafkaConnection, create_admin, create_consumer, create_producer
 from lintas.schemas import AvroSerializer, EventType
+from lintas.testing.processes import LintasProcess
 
 from ._kafka import partition_ids
 from .naming import StreamTopics
@@ -199,59 +196,16 @@ def worker_env(
     return env
 
 
-class WorkerProcess:
-    """A ``lintas worker`` process.
+class WorkerProcess(LintasProcess):
+    """A ``lintas worker`` process (see :func:`worker_env` for its environment).
 
     Args:
-        env: its environment (see :func:`worker_env`).
-        log_path: where its output goes.
+        env: its environment.
+        log_path: where its output goes (appended, so restarts share one log).
     """
 
     def __init__(self, env: Mapping[str, str], *, log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lintas.cli", "worker"],
-            env=dict(env),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: the worker gets no chance to commit or flush anything."""
-        if self.alive:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM, then SIGKILL when it has not exited after ``timeout`` seconds."""
-        if self.alive:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-    def __enter__(self) -> WorkerProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.kill()
-        self._log.close()
+        super().__init__(["worker"], env, log_path=log_path)
 
 
 @dataclass(frozen=True, kw_only=True)

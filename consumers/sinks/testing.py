@@ -20,13 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import orjson
@@ -34,6 +30,7 @@ import orjson
 from lintas.kafka import KafkaConnection, create_admin, create_producer
 from lintas.schemas import EventType, encode, parse_schema
 from lintas.schemas.registry import SchemaRegistryClient
+from lintas.testing.processes import LintasProcess
 
 __all__ = ["CanonicalTopics", "SinkProcess", "canonical_event", "sink_env", "varied_payload"]
 
@@ -230,56 +227,13 @@ def sink_env(
     return env
 
 
-class SinkProcess:
-    """A ``lintas sink`` process.
+class SinkProcess(LintasProcess):
+    """A ``lintas sink`` process (see :func:`sink_env` for its environment).
 
     Args:
-        env: its environment (see :func:`sink_env`).
+        env: its environment.
         log_path: where its output goes (appended, so restarts share one log).
     """
 
     def __init__(self, env: Mapping[str, str], *, log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lintas.cli", "sink"],
-            env=dict(env),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: the sink gets no chance to finish a transaction or write anything."""
-        if self.alive:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM, then SIGKILL when it has not exited after ``timeout``; its exit status."""
-        if self.alive:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-    def __enter__(self) -> SinkProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.kill()
-        self._log.close()
+        super().__init__(["sink"], env, log_path=log_path)
