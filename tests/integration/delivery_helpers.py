@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lintas.consumers._dlq import dlq_topic, header_text
@@ -21,6 +23,7 @@ from lintas.directory import Directory
 from lintas.kafka import KafkaConnection, create_admin, create_producer
 from lintas.schemas import EventType, example_event, load_catalog
 from lintas.schemas.registry import SchemaRegistryClient
+from lintas.settings import Settings
 
 KEMATIAN = load_catalog().get("dukcapil.kematian_dicatat.v1")
 IZIN = load_catalog().get("dpmptsp.izin_terbit.v1")
@@ -43,6 +46,7 @@ class DeliveryEnv:
     registry: SchemaRegistryClient
     kafka: KafkaConnection
     topic_factory: Callable[..., Any]
+    directory_topic: str
     extra_topics: list[str] = field(default_factory=list)
     _opds: set[str] = field(default_factory=set)
 
@@ -143,3 +147,29 @@ async def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str) -
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not within {timeout:g} s")
         await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def delivery_env(
+    fresh_db: str,
+    tmp_path: Path,
+    kafka_conn: KafkaConnection,
+    registry_url: str,
+    topic_factory: Callable[..., Any],
+) -> AsyncIterator[DeliveryEnv]:
+    """A DeliveryEnv on this test's database, with a directory topic of its own."""
+    directory_topic: str = await topic_factory(
+        "test.directory.", partitions=1, **{"cleanup.policy": "compact"}
+    )
+    settings = Settings(pg_dsn=fresh_db, data_dir=tmp_path, registry_url=registry_url)
+    directory = await Directory.open(
+        settings, pg_dsn=fresh_db, kafka=kafka_conn, topic=directory_topic
+    )
+    registry = SchemaRegistryClient(registry_url)
+    delivery = DeliveryEnv(directory, registry, kafka_conn, topic_factory, directory_topic)
+    try:
+        yield delivery
+    finally:
+        await delivery.cleanup()
+        await registry.aclose()
+        await directory.close()

@@ -11,14 +11,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from delivery_helpers import IZIN, KEMATIAN, DeliveryEnv
+from delivery_helpers import IZIN, KEMATIAN, DeliveryEnv, delivery_env
 
 from lintas.consumers import DeliveredEvent, SeenEvents, Subscriber
 from lintas.consumers.subscriber import DeliveryTopicMissing
-from lintas.directory import Directory
 from lintas.kafka import KafkaConnection
 from lintas.postgres import create_pool
-from lintas.schemas.registry import SchemaRegistryClient
 from lintas.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -32,21 +30,8 @@ async def env(
     registry_url: str,
     topic_factory: Callable[..., Any],
 ) -> AsyncIterator[DeliveryEnv]:
-    directory_topic = await topic_factory(
-        "test.directory.", partitions=1, **{"cleanup.policy": "compact"}
-    )
-    settings = Settings(pg_dsn=fresh_db, data_dir=tmp_path, registry_url=registry_url)
-    directory = await Directory.open(
-        settings, pg_dsn=fresh_db, kafka=kafka_conn, topic=directory_topic
-    )
-    registry = SchemaRegistryClient(registry_url)
-    delivery = DeliveryEnv(directory, registry, kafka_conn, topic_factory)
-    try:
-        yield delivery
-    finally:
-        await delivery.cleanup()
-        await registry.aclose()
-        await directory.close()
+    async with delivery_env(fresh_db, tmp_path, kafka_conn, registry_url, topic_factory) as d:
+        yield d
 
 
 def subscriber(name: str, kafka: KafkaConnection, registry_url: str, **options: Any) -> Subscriber:

@@ -19,16 +19,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from delivery_helpers import KEMATIAN, DeliveryEnv, wait_for
+from delivery_helpers import KEMATIAN, DeliveryEnv, delivery_env, wait_for
 from standardwebhooks.webhooks import Webhook
 
 from lintas.consumers._records import RecordDecoder
 from lintas.consumers.webhooks import Deliverer, HealthStatus, redeliver
 from lintas.consumers.webhooks.testing import Received, WebhookReceiver
-from lintas.directory import Directory
 from lintas.kafka import KafkaConnection
 from lintas.postgres import connect
-from lintas.schemas.registry import SchemaRegistryClient
 from lintas.settings import DeliverSettings, Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -44,29 +42,15 @@ async def env(
     registry_url: str,
     topic_factory: Callable[..., Any],
 ) -> AsyncIterator[DeliveryEnv]:
-    directory_topic = await topic_factory(
-        "test.directory.", partitions=1, **{"cleanup.policy": "compact"}
-    )
-    settings = Settings(pg_dsn=fresh_db, data_dir=tmp_path, registry_url=registry_url)
-    directory = await Directory.open(
-        settings, pg_dsn=fresh_db, kafka=kafka_conn, topic=directory_topic
-    )
-    registry = SchemaRegistryClient(registry_url)
-    delivery = DeliveryEnv(directory, registry, kafka_conn, topic_factory)
-    delivery.directory_topic = directory_topic  # type: ignore[attr-defined]
-    try:
-        yield delivery
-    finally:
-        await delivery.cleanup()
-        await registry.aclose()
-        await directory.close()
+    async with delivery_env(fresh_db, tmp_path, kafka_conn, registry_url, topic_factory) as d:
+        yield d
 
 
 def deliver_settings(env: DeliveryEnv, fresh_db: str, tmp_path: Path, **deliver: Any) -> Settings:
     """Fast retries for tests: the faults play out in seconds."""
     options: dict[str, Any] = {
         "group_id": f"test-deliver-{os.urandom(5).hex()}",
-        "directory_topic": env.directory_topic,  # type: ignore[attr-defined]
+        "directory_topic": env.directory_topic,
         "backoff_initial_s": 0.1,
         "backoff_max_s": 0.5,
         "breaker_threshold": 5,
