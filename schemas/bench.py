@@ -14,6 +14,8 @@ from typing import Any
 
 import fastavro
 
+from lintas.settings import Settings
+
 from .catalog import load_catalog
 from .examples import example_event
 from .serde import AvroDeserializer, AvroSerializer, decode, encode
@@ -48,14 +50,21 @@ async def _async_rate(fn: Callable[[], Any], seconds: float, batch: int = 1000) 
     return done / elapsed
 
 
-async def bench_serde(*, seconds: float = 3.0, registry_url: str | None = None) -> dict[str, Any]:
+async def bench_serde(
+    *, seconds: float = 3.0, registry_url: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """Measure encode+decode round trips per second, Lintas vs fastavro.
 
     Args:
         seconds: time spent on each of the measured loops.
         registry_url: when given, schema ids come from that registry (through the client
             cache, as in production); otherwise from an in-memory resolver.
+        settings: where the registry is, when ``registry_url`` is not given.
     """
+    if registry_url is None and settings is not None:
+        from lintas.endpoints import registry_url as configured_registry
+
+        registry_url = configured_registry(settings)
     event_type = load_catalog().get(EVENT_TYPE)
     record = example_event(event_type)
     parsed = event_type.parsed_schema

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
@@ -16,7 +16,7 @@ import typer
 from ._app import app, err_console, settings_of
 
 # name -> (module, function, what it compares); functions take keyword arguments
-# `seconds` and whatever addresses they need, and return the figures as a dict.
+# `seconds` and `settings` (the CLI's, addresses included), and return the figures as a dict.
 BENCHMARKS: dict[str, tuple[str, str, str]] = {
     "streams": (
         "lintas.streams.bench",
@@ -73,13 +73,6 @@ def bench(
         raise typer.Exit(2)
     module, function, what = BENCHMARKS[name]
     err_console.print(f"bench {name}: {what} ({seconds:g} s per loop) ...", highlight=False)
-    kwargs: dict[str, Any] = {"seconds": seconds}
-    if name == "serde":
-        from lintas.endpoints import registry_url
-
-        kwargs["registry_url"] = registry_url(settings_of(ctx))
-    if name in ("webhooks", "streams", "sink"):
-        kwargs["settings"] = settings_of(ctx)
     run = getattr(importlib.import_module(module), function)
-    figures = asyncio.run(run(**kwargs))
+    figures = asyncio.run(run(seconds=seconds, settings=settings_of(ctx)))
     print(orjson.dumps(figures).decode())
