@@ -362,12 +362,18 @@ class TopicCollector:
 
 async def group_members(conn: KafkaConnection, group_id: str) -> int:
     """How many members the consumer group has now."""
+    from aiokafka.errors import GroupCoordinatorNotAvailableError
+
     admin = create_admin(conn)
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([group_id])
         groups = response.to_object()["groups"]
         return len(groups[0]["members"]) if groups else 0
+    except GroupCoordinatorNotAvailableError:
+        # A fresh broker creates __consumer_offsets on the first group's request: until
+        # then the group has no coordinator, and so no members yet.
+        return 0
     finally:
         await admin.close()
 
