@@ -322,6 +322,9 @@ class Subscriber:
                     timeout_ms=_POLL_MS, max_records=self._batch_max
                 )
             except KafkaError as exc:
+                if self._state is not _State.RUNNING:
+                    # stop() closed the consumer under this fetch (ConsumerStoppedError).
+                    raise SubscriberClosed(self.name, self._state.value) from exc
                 # The ACLs went while running (the subscriber was disabled): say so.
                 refused = self._refused(exc, self.topic)
                 if refused is None:
