@@ -4,13 +4,15 @@
 topics' partitions through the consumer group. What happens to each record is in
 :mod:`lintas.streams.pipeline`; this module wires it into faust:
 
-- the agent reads all OPD topics with manual acks; the pipeline acks a record once its
-  outputs are acknowledged by the broker and its id is in the dedup changelog;
+- the agent reads all OPD topics; :mod:`lintas.streams.commits` admits their records in
+  offset order and commits source offsets itself (faust's acks are not used: see
+  :mod:`lintas.streams.positions`), once the pipeline says a record's outputs are
+  acknowledged by the broker and its id is in the dedup changelog;
 - the dedup table (:mod:`lintas.streams.dedup`) is a changelog-backed faust table;
 - timers look for new OPD topics (and re-subscribe), flush dedup changelog batches, close
   metrics windows and expire old dedup keys; shutdown writes what is pending.
 
-Processing guarantee: faust's ``at_least_once``. Faust's ``exactly_once`` has open bugs
+Processing guarantee: at least once. Faust's ``exactly_once`` has open bugs
 (duplicates, wrong commits around offset gaps) and would only cover Kafka anyway; the
 platform's promise is that every valid event reaches its canonical topic at least once and
 the store keeps it exactly once by event id, with dedup here removing nearly all repeats.
@@ -34,6 +36,7 @@ from lintas.kafka import KafkaConnection, create_producer
 from lintas.schemas.registry import SchemaRegistryClient
 from lintas.settings import Settings
 
+from .commits import SourceCommitter
 from .dedup import ChangelogWriter, DedupIndex
 from .eventtypes import EventTypeResolver
 from .exceptions import RecordRejected
@@ -56,6 +59,9 @@ _GIL_SWITCH_S = 0.0005
 # Dedup entries wait at most this long for their changelog batch.
 _CHANGELOG_FLUSH_S = 0.05
 _WAIT_FOR_TOPICS_S = 5.0
+_STALL_CHECK_S = 1.0
+# How long a rebalance or shutdown waits for records in flight before committing.
+_FINISH_TIMEOUT_S = 10.0
 _JSON = [("content-type", b"application/json")]
 
 
@@ -107,6 +113,7 @@ class StreamsApp:
             max_in_flight=conf.max_in_flight,
             prepare_output=self._prepare_output,
         )
+        self.commits = SourceCommitter(conf.app_id, lambda: self.app.consumer, self.watcher.admin)
         self._provisioned: set[str] = set()
         self._conn = conn.with_client_id(f"{conf.app_id}-out")
         self._out: Any = None
@@ -122,6 +129,8 @@ class StreamsApp:
             **conn.with_client_id(conf.app_id).faust_kwargs(),
             broker_client_id=conf.app_id,
             processing_guarantee="at_least_once",
+            # Nothing is acked to faust (commits.py), so it must not wait for acks.
+            stream_wait_empty=False,
             store="memory://",
             autodiscover=False,
             web_enabled=False,
@@ -190,15 +199,21 @@ class StreamsApp:
 
         @self.app.agent(self._source, name=f"{conf.app_id}-process")
         async def process(stream: Any) -> None:
-            # Manual acks: the pipeline acks each record once its outputs are delivered.
+            # No faust acks: the worker commits the source offsets itself (commits.py).
             async for event in stream.noack().events():
-                await self.pipeline.submit(_source_record(event), event.ack)
+                record = _source_record(event)
+                done = await self.commits.admit(record)
+                if done is not None:
+                    await self.pipeline.submit(record, done)
 
         self.app.timer(conf.topic_refresh_s)(self._refresh_tick)
         self.app.timer(1.0)(self._metrics_tick)
         self.app.timer(_CHANGELOG_FLUSH_S)(self.changelog.flush)
         self.app.timer(_EXPIRE_EVERY_S)(self._expire_tick)
+        self.app.timer(conf.commit_interval_s)(self.commits.commit)
+        self.app.timer(_STALL_CHECK_S)(self.commits.check_stalled)
         self.app.on_before_shutdown.connect(self._on_shutdown)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
 
     async def _refresh_tick(self) -> None:
         await self.refresh_topics()
@@ -212,12 +227,22 @@ class StreamsApp:
             log.info("dedup: forgot %d event ids older than the horizon", forgotten)
 
     async def _on_shutdown(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # Faust has stopped consuming: write what is counted and queued, then close.
+        # Faust has stopped consuming: commit what finished, write what is counted and
+        # queued, then close.
         try:
+            await self.commits.finish(None, self.pipeline.drain, _FINISH_TIMEOUT_S)
             await self.flush_metrics(None)
             await self.changelog.wait_written()
         finally:
             await self.close()
+
+    async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        [revoked] = args
+        # Still in the old generation: what finishes in time is committed, the rest is read
+        # again by the partitions' next owner (at least once).
+        await self.commits.finish(
+            [(tp.topic, tp.partition) for tp in revoked], self.pipeline.drain, _FINISH_TIMEOUT_S
+        )
 
     async def flush_metrics(self, now: dt.datetime | None) -> None:
         """Write the records of every metrics window closed by ``now`` (all: ``None``)."""

@@ -5,7 +5,9 @@ produce its outputs (canonical record and deliveries, or its dead letter) and re
 waiting for the broker: the delivery callback remembers the id, counts the outcome and, once
 the id's changelog entry is written too, acks the record's offset. So a committed offset
 always stands for delivered output and a durable id, and many records are in flight at once
-instead of one broker round trip per record or batch.
+instead of one broker round trip per record or batch. A repeat of an event still in flight is
+acked only once the original is delivered. Which offsets may then be committed is
+:mod:`lintas.streams.positions`' job.
 
 A crash before the callback leaves the offset uncommitted: the record is processed again (at
 least once), and dedup or the store's event-id key removes the repeat. A delivery that fails
@@ -35,11 +37,11 @@ Send = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awai
 """``send(topic, key, value, headers)`` queues a record and returns its delivery future
 (faust's ``producer.send``)."""
 
+Ack = Callable[[], object]
+"""Marks the source record as done (:mod:`lintas.streams.positions` then may commit it)."""
+
 PrepareOutput = Callable[[RecordOutcome], Awaitable[None]]
 """Called before an output is sent: creates the topic it needs if it does not exist yet."""
-
-Ack = Callable[[], object]
-"""Marks the source record's offset as done (faust's ``event.ack``)."""
 
 # Back off from a broker or registry that fails, up to half a minute between attempts.
 _FIRST_RETRY_S = 0.5
@@ -82,7 +84,9 @@ class Pipeline:
         self._send = send
         self._prepare_output = prepare_output
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._in_flight: set[str] = set()
+        # Each in-flight key with the acks of repeats that arrived while it was in flight: a
+        # repeat is done only once the original is delivered.
+        self._in_flight: dict[str, list[Ack]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._retries: set[asyncio.Task[None]] = set()
@@ -101,14 +105,18 @@ class Pipeline:
         now = dt.datetime.now(dt.UTC)
         outcome = await self._process(record, now)
         key = dedup_key(record, outcome)
-        if key in self._in_flight or self._dedup.seen(key, _millis(now)):
+        if (waiting := self._in_flight.get(key)) is not None:
+            self._counter.add(outcome.opd, outcome.event_type, Outcome.DUPLICATE, now)
+            waiting.append(ack)
+            return
+        if self._dedup.seen(key, _millis(now)):
             self._counter.add(outcome.opd, outcome.event_type, Outcome.DUPLICATE, now)
             ack()
             return
         if self._prepare_output is not None:
             await self._prepare_output(outcome)
         await self._slots.acquire()
-        self._in_flight.add(key)
+        self._in_flight[key] = []
         self._idle.clear()
         await self._start_send(record, outcome, key, ack, now, _FIRST_RETRY_S)
 
@@ -163,17 +171,23 @@ class Pipeline:
                 return
             # Remember before leaving in-flight: a repeat arriving now is still caught.
             written = self._dedup.remember(key, record.partition, _millis(now))
-            self._in_flight.discard(key)
+            repeats = self._in_flight.pop(key, [])
             if not self._in_flight:
                 self._idle.set()
             self._slots.release()
             result = Outcome.ACCEPTED if isinstance(outcome, Accepted) else Outcome.DEAD_LETTERED
             self._counter.add(outcome.opd, outcome.event_type, result, now)
+
             # Acked once the id is durable too, so a committed offset implies both.
-            if written is None:
+            def ack_all(_: object = None) -> None:
                 ack()
+                for repeat in repeats:
+                    repeat()
+
+            if written is None:
+                ack_all()
             else:
-                written.add_done_callback(lambda _: ack())
+                written.add_done_callback(ack_all)
 
         sent.add_done_callback(delivered)
 

@@ -96,6 +96,10 @@ class TopicWatcher:
         self.names = StreamTopics(settings.streams.topic_prefix)
         self._admin: Any = None
 
+    async def admin(self) -> Any:
+        """The admin client the watcher uses (started on first use, closed by :meth:`close`)."""
+        return await self._client()
+
     async def _client(self) -> Any:
         if self._admin is None:
             admin = create_admin(self._conn)
