@@ -51,10 +51,10 @@ class SourceCommitter:
         """The ``done`` callback when ``record`` is the next one of its partition; None when it
         is to be ignored (read before, or past a hole the worker now reads again)."""
         tp: TP = (record.topic, record.partition)
-        consumer = self._consumer()
-        if TopicPartition(*tp) not in consumer.assignment():
-            return None  # left over from before a rebalance: its new owner reads it
         if not self.positions.known(tp):
+            # Revoked partitions are forgotten, so only a first record needs this check.
+            if TopicPartition(*tp) not in self._consumer().assignment():
+                return None  # left over from before a rebalance: its new owner reads it
             self.positions.start(tp, await self._start_position(tp), time.monotonic())
         admission, done = self.positions.admit(tp, record.offset, time.monotonic())
         if admission is Admission.SEEK and await self._seek_back(tp, record.offset):
