@@ -195,8 +195,8 @@ class BinlogSource(CaptureSource):
         self.keys = await check_tables(self.db, config)
         self.tables: dict[tuple[str, str], str] = {}
         for name in config.tables:
-            schema, _, table = name.rpartition(".")
-            self.tables[((schema or config.database.database).lower(), table.lower())] = name
+            schema, table = self.db.split(name)
+            self.tables[(schema.lower(), table.lower())] = name
         stored = self.state.get("binlog")
         if stored is None and not config.spec.snapshot:
             status = await self.db.fetch("SHOW MASTER STATUS")

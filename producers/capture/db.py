@@ -10,7 +10,8 @@ the snapshot's chunk bookkeeping relies on.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .config import DatabaseAddress
@@ -81,9 +82,27 @@ class SourceDatabase(abc.ABC):
     def param(self, index: int) -> str:
         """The placeholder of the ``index``-th (0-based) argument."""
 
+    @property
     @abc.abstractmethod
+    def default_schema(self) -> str:
+        """The schema a table name without one lies in."""
+
+    def split(self, table: str) -> tuple[str, str]:
+        """``(schema, table)`` of a configured table name, the default schema when it has none."""
+        schema, _, name = table.rpartition(".")
+        return schema or self.default_schema, name
+
     async def columns(self, table: str) -> dict[str, str]:
         """Column name (lower-case) -> data type of ``table``; empty when it does not exist."""
+        schema, name = self.split(table)
+        rows = await self.fetch(
+            "SELECT column_name AS name, data_type AS type FROM information_schema.columns "
+            f"WHERE table_schema = {self.param(0)} AND table_name = {self.param(1)} "
+            "ORDER BY ordinal_position",
+            schema,
+            name,
+        )
+        return {str(r["name"]).lower(): str(r["type"]).lower() for r in rows}
 
     @abc.abstractmethod
     async def primary_key(self, table: str) -> list[str]:
@@ -208,22 +227,12 @@ class MariaDB(SourceDatabase):
     def binary(self, expression: str) -> str:
         return f"BINARY {expression}"
 
-    def _split(self, table: str) -> tuple[str, str]:
-        schema, _, name = table.rpartition(".")
-        return schema or self.address.database, name
-
-    async def columns(self, table: str) -> dict[str, str]:
-        schema, name = self._split(table)
-        rows = await self.fetch(
-            "SELECT column_name AS name, data_type AS type FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-            schema,
-            name,
-        )
-        return {str(r["name"]).lower(): str(r["type"]).lower() for r in rows}
+    @property
+    def default_schema(self) -> str:
+        return self.address.database  # a MariaDB schema is a database
 
     async def primary_key(self, table: str) -> list[str]:
-        schema, name = self._split(table)
+        schema, name = self.split(table)
         rows = await self.fetch(
             "SELECT column_name AS name FROM information_schema.key_column_usage "
             "WHERE table_schema = %s AND table_name = %s AND constraint_name = 'PRIMARY' "
@@ -293,24 +302,21 @@ class Postgres(SourceDatabase):
             self._conn = None
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        import asyncpg
-
-        try:
+        with self._unavailable_when_lost():
             rows = await self._conn.fetch(sql, *args)
-        except (
-            OSError,
-            asyncpg.exceptions.ConnectionDoesNotExistError,
-            asyncpg.exceptions.AdminShutdownError,
-            asyncpg.exceptions.CannotConnectNowError,
-        ) as exc:
-            raise SourceUnavailable(self.source, str(exc)) from exc
         return [_lower(dict(r)) for r in rows]
 
     async def execute(self, sql: str, *args: Any) -> None:
+        with self._unavailable_when_lost():
+            await self._conn.execute(sql, *args)
+
+    @contextlib.contextmanager
+    def _unavailable_when_lost(self) -> Iterator[None]:
+        """A lost connection or a server going down raises :class:`SourceUnavailable`."""
         import asyncpg
 
         try:
-            await self._conn.execute(sql, *args)
+            yield
         except (
             OSError,
             asyncpg.exceptions.ConnectionDoesNotExistError,
@@ -328,22 +334,12 @@ class Postgres(SourceDatabase):
     def binary(self, expression: str) -> str:
         return f'{expression} COLLATE "C"'
 
-    def _split(self, table: str) -> tuple[str, str]:
-        schema, _, name = table.rpartition(".")
-        return schema or "public", name
-
-    async def columns(self, table: str) -> dict[str, str]:
-        schema, name = self._split(table)
-        rows = await self.fetch(
-            "SELECT column_name AS name, data_type AS type FROM information_schema.columns "
-            "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-            schema,
-            name,
-        )
-        return {str(r["name"]).lower(): str(r["type"]).lower() for r in rows}
+    @property
+    def default_schema(self) -> str:
+        return "public"
 
     async def primary_key(self, table: str) -> list[str]:
-        schema, name = self._split(table)
+        schema, name = self.split(table)
         rows = await self.fetch(
             "SELECT a.attname AS name FROM pg_index i "
             "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "

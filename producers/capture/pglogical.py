@@ -129,9 +129,7 @@ class LogicalSource(CaptureSource):
         await self.db.connect()
         self.keys = await check_tables(self.db, config)
         await check_logical(self.db, config)
-        self.tables = {
-            (name if "." in name else f"public.{name}").lower(): name for name in config.tables
-        }
+        self.tables = {".".join(self.db.split(name)).lower(): name for name in config.tables}
         slot = config.slot
         rows = await self.db.fetch(
             "SELECT plugin, database, wal_status FROM pg_replication_slots WHERE slot_name = $1",
