@@ -28,6 +28,15 @@ def tenant(kafka_conn: KafkaConnection) -> Iterator[Tenant]:
         forget_principals(kafka_conn, t.names)
 
 
+def _settings(dsn: str, data_dir: Path, tenant: Tenant) -> Settings:
+    """Settings for a test's own database and principal names."""
+    return Settings(
+        data_dir=data_dir,
+        pg_dsn=dsn,
+        security=SecuritySettings(principal_prefix=tenant.prefix),
+    )
+
+
 def _entries(dsn: str) -> list[tuple[str, str, str, dict[str, object]]]:
     async def run() -> list[tuple[str, str, str, dict[str, object]]]:
         conn = await connect(dsn)
@@ -43,11 +52,7 @@ def _entries(dsn: str) -> list[tuple[str, str, str, dict[str, object]]]:
 def test_provisioning_and_revoking_an_application_is_audited(
     kafka_conn: KafkaConnection, fresh_db: str, tmp_path: Path, tenant: Tenant
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path,
-        pg_dsn=fresh_db,
-        security=SecuritySettings(principal_prefix=tenant.prefix),
-    )
+    settings = _settings(fresh_db, tmp_path, tenant)
     ctx = SecurityContext.from_settings(settings)
 
     async def seed() -> Application:
@@ -82,11 +87,7 @@ def test_provisioning_and_revoking_an_application_is_audited(
 def test_a_dry_run_records_nothing_and_a_sync_records_what_it_changed(
     kafka_conn: KafkaConnection, fresh_db: str, tmp_path: Path, tenant: Tenant
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path,
-        pg_dsn=fresh_db,
-        security=SecuritySettings(principal_prefix=tenant.prefix),
-    )
+    settings = _settings(fresh_db, tmp_path, tenant)
     ctx = SecurityContext.from_settings(settings)
 
     async def data() -> object:
