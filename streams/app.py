@@ -60,8 +60,6 @@ _GIL_SWITCH_S = 0.0005
 _CHANGELOG_FLUSH_S = 0.05
 _WAIT_FOR_TOPICS_S = 5.0
 _STALL_CHECK_S = 1.0
-# How long a rebalance or shutdown waits for records in flight before committing.
-_FINISH_TIMEOUT_S = 10.0
 _JSON = [("content-type", b"application/json")]
 
 
@@ -113,7 +111,9 @@ class StreamsApp:
             max_in_flight=conf.max_in_flight,
             prepare_output=self._prepare_output,
         )
-        self.commits = SourceCommitter(conf.app_id, lambda: self.app.consumer, self.watcher.admin)
+        self.commits = SourceCommitter(
+            conf.app_id, lambda: self.app.consumer, self.watcher.admin, self.pipeline.drain
+        )
         self._provisioned: set[str] = set()
         self._conn = conn.with_client_id(f"{conf.app_id}-out")
         self._out: Any = None
@@ -232,7 +232,7 @@ class StreamsApp:
         # Faust has stopped consuming: commit what finished, write what is counted and
         # queued, then close.
         try:
-            await self.commits.finish(None, self.pipeline.drain, _FINISH_TIMEOUT_S)
+            await self.commits.finish(None)
             await self.flush_metrics(None)
             await self.changelog.wait_written()
         finally:
@@ -242,9 +242,7 @@ class StreamsApp:
         [revoked] = args
         # Still in the old generation: what finishes in time is committed, the rest is read
         # again by the partitions' next owner (at least once).
-        await self.commits.finish(
-            [(tp.topic, tp.partition) for tp in revoked], self.pipeline.drain, _FINISH_TIMEOUT_S
-        )
+        await self.commits.finish([(tp.topic, tp.partition) for tp in revoked])
 
     async def flush_metrics(self, now: dt.datetime | None) -> None:
         """Write the records of every metrics window closed by ``now`` (all: ``None``)."""

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 _STALL_S = 5.0
 """A partition that admitted nothing this long while its log holds more is read again."""
 
+_FINISH_TIMEOUT_S = 10.0
+"""How long a rebalance or shutdown waits for records in flight before committing."""
+
 
 class SourceCommitter:
     """Admits source records in order and commits the positions of finished ones.
@@ -36,14 +39,20 @@ class SourceCommitter:
         group_id: the workers' consumer group.
         consumer: faust's consumer (``app.consumer``): seeks, commits, earliest offsets.
         admin: returns the admin client that reads the group's committed offsets.
+        drain: waits until every record in flight is done (the pipeline's).
     """
 
     def __init__(
-        self, group_id: str, consumer: Callable[[], Any], admin: Callable[[], Awaitable[Any]]
+        self,
+        group_id: str,
+        consumer: Callable[[], Any],
+        admin: Callable[[], Awaitable[Any]],
+        drain: Callable[[], Awaitable[None]],
     ) -> None:
         self._group_id = group_id
         self._consumer = consumer
         self._admin = admin
+        self._drain = drain
         self.positions = SourcePositions()
         self._lock = asyncio.Lock()
 
@@ -56,12 +65,11 @@ class SourceCommitter:
             if TopicPartition(*tp) not in self._consumer().assignment():
                 return None  # left over from before a rebalance: its new owner reads it
             self.positions.start(tp, await self._start_position(tp), time.monotonic())
-        admission, done = self.positions.admit(tp, record.offset, time.monotonic())
-        if admission is Admission.SEEK and await self._seek_back(tp, record.offset):
+        while True:
             admission, done = self.positions.admit(tp, record.offset, time.monotonic())
-            if admission is Admission.SEEK:
-                await self._seek_back(tp, record.offset)
-        return done
+            # After retention moved the partition's start, the record is admitted again.
+            if admission is not Admission.SEEK or not await self._seek_back(tp, record.offset):
+                return done
 
     async def check_stalled(self) -> None:
         """Read again the partitions whose next record the stream never delivered."""
@@ -98,13 +106,11 @@ class SourceCommitter:
             if await consumer._commit(tps):
                 self.positions.committed({(tp.topic, tp.partition): o for tp, o in tps.items()})
 
-    async def finish(
-        self, tps: Iterable[TP] | None, drain: Callable[[], Awaitable[None]], timeout: float
-    ) -> None:
-        """Before partitions go (``tps``; all of them: None): wait up to ``timeout`` for
-        records in flight, commit what finished, and forget the partitions."""
+    async def finish(self, tps: Iterable[TP] | None) -> None:
+        """Before partitions go (``tps``; all of them: None): wait a while for records in
+        flight, commit what finished, and forget the partitions."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(drain(), timeout)
+            await asyncio.wait_for(self._drain(), _FINISH_TIMEOUT_S)
         try:
             await self.commit()
         except Exception as exc:  # the next owner reads them again: at least once holds
@@ -119,15 +125,17 @@ class SourceCommitter:
         meta = offsets.get(partition)
         if meta is not None and meta.offset >= 0:
             return int(meta.offset)
-        earliest = await self._consumer().earliest_offsets(partition)
-        return int(earliest[partition])
+        return await self._earliest(partition)
+
+    async def _earliest(self, partition: TopicPartition) -> int:
+        return int((await self._consumer().earliest_offsets(partition))[partition])
 
     async def _seek_back(self, tp: TP, seen: int) -> bool:
         """Seek ``tp`` back to its expected offset; True instead when retention deleted the
         records there (the positions move past them, and the record is admitted again)."""
         expected = self.positions.expected(tp)
         partition = TopicPartition(*tp)
-        earliest = int((await self._consumer().earliest_offsets(partition))[partition])
+        earliest = await self._earliest(partition)
         if earliest > expected:
             log.warning(
                 "%s[%d]: records %d to %d were deleted by retention before they were processed",

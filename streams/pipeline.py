@@ -105,13 +105,13 @@ class Pipeline:
         now = dt.datetime.now(dt.UTC)
         outcome = await self._process(record, now)
         key = dedup_key(record, outcome)
-        if (waiting := self._in_flight.get(key)) is not None:
+        waiting = self._in_flight.get(key)
+        if waiting is not None or self._dedup.seen(key, _millis(now)):
             self._counter.add(outcome.opd, outcome.event_type, Outcome.DUPLICATE, now)
-            waiting.append(ack)
-            return
-        if self._dedup.seen(key, _millis(now)):
-            self._counter.add(outcome.opd, outcome.event_type, Outcome.DUPLICATE, now)
-            ack()
+            if waiting is not None:
+                waiting.append(ack)  # done once the original is delivered
+            else:
+                ack()
             return
         if self._prepare_output is not None:
             await self._prepare_output(outcome)

@@ -98,9 +98,6 @@ class TopicWatcher:
 
     async def admin(self) -> Any:
         """The admin client the watcher uses (started on first use, closed by :meth:`close`)."""
-        return await self._client()
-
-    async def _client(self) -> Any:
         if self._admin is None:
             admin = create_admin(self._conn)
             await admin.start()
@@ -114,7 +111,7 @@ class TopicWatcher:
 
     async def scan(self) -> Scan:
         """The OPD topics that exist now, split by whether their partitions fit."""
-        admin = await self._client()
+        admin = await self.admin()
         sources = sorted(t for t in await admin.list_topics() if self.names.is_source(t))
         if not sources:
             return Scan()
@@ -136,7 +133,7 @@ class TopicWatcher:
     ) -> list[str]:
         """Create the missing output topics for ``event_types`` and ``subscribers``; returns
         the names created."""
-        admin = await self._client()
+        admin = await self.admin()
         specs = output_specs(self._settings, self.names, event_types, subscribers)
         existing = set(await admin.list_topics())
         plan = [
