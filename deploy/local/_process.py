@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from lintas.exceptions import PrerequisiteMissing
+
+
+def unprivileged_user(candidates: Sequence[str], *, server: str, hint: str) -> str | None:
+    """The first existing user of ``candidates`` for ``server`` to run as when we are root;
+    None (ourselves) when we are not.
+
+    Raises:
+        PrerequisiteMissing: we are root and none of them exists.
+    """
+    if os.geteuid() != 0:
+        return None
+    for name in candidates:
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return name
+    raise PrerequisiteMissing(f"an unprivileged user to run {server} as", hint=hint)
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -38,7 +38,16 @@ from urllib.parse import quote
 
 from lintas.exceptions import ComponentFailed, PrerequisiteMissing
 
-from ._process import free_port, port_open, process_alive, spawn, tail, terminate, wait_exit
+from ._process import (
+    free_port,
+    port_open,
+    process_alive,
+    spawn,
+    tail,
+    terminate,
+    unprivileged_user,
+    wait_exit,
+)
 
 __all__ = ["ADMIN_USER", "BINLOG_SETTINGS", "MariaDBServer", "ensure_binaries", "find_binaries"]
 
@@ -111,14 +120,9 @@ def ensure_binaries() -> tuple[Path, Path, Path]:
 
 def _run_as() -> str | None:
     """The system user the server runs as when we are root, else None (ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("mysql", "nobody"):
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(name)
-            return name
-    raise PrerequisiteMissing(
-        "an unprivileged user to run MariaDB as",
+    return unprivileged_user(
+        ("mysql", "nobody"),
+        server="MariaDB",
         hint="Create the `mysql` system user (Debian's mariadb-server package does).",
     )
 

@@ -16,7 +16,6 @@ still sits under one data directory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import pwd
@@ -27,7 +26,7 @@ from urllib.parse import quote
 
 from lintas.exceptions import ComponentFailed, DataDirCorrupt, PrerequisiteMissing
 
-from ._process import process_alive, tail
+from ._process import process_alive, tail, unprivileged_user
 
 PG_USER = "lintas"
 PG_DATABASE = "lintas"
@@ -152,14 +151,9 @@ def ensure_pgaudit(bindir: Path) -> bool:
 
 def run_as_user() -> str | None:
     """The system user the server runs as when we are root, else None (ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(name)
-            return name
-    raise PrerequisiteMissing(
-        "an unprivileged user to run PostgreSQL as",
+    return unprivileged_user(
+        ("postgres", "nobody"),
+        server="PostgreSQL",
         hint="PostgreSQL refuses to run as root: create the `postgres` user, "
         "or run as another user.",
     )
