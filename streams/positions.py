@@ -63,7 +63,7 @@ class _Slot:
 class _Partition:
     expected: int
     committable: int
-    committed: int | None = None
+    committed: int
     slots: deque[_Slot] = field(default_factory=deque)
     seek_to: int | None = None
     seek_at: float = 0.0
@@ -147,7 +147,7 @@ class SourcePositions:
         return {
             tp: part.committable
             for tp, part in self._parts.items()
-            if part.committed is None or part.committable > part.committed
+            if part.committable > part.committed
         }
 
     def committed(self, offsets: dict[TP, int]) -> None:
